@@ -1,0 +1,1 @@
+"""Training and evaluation of the shipped shapes model (assets/shapes-sd)."""

@@ -1,0 +1,57 @@
+"""Architecture of the shapes model: Stable Diffusion's parts, shrunk.
+
+Sizes were chosen by timing training steps on 2 CPU cores (see the model card):
+the UNet keeps SD's layout (ResNet blocks, cross-attention to CLIP text states)
+at 16x16 latents, with attention only at the lower resolution.
+"""
+from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+TEXT_HIDDEN = 64
+LATENT_CHANNELS = 4
+
+
+def make_vae() -> AutoencoderKL:
+    # Four blocks = three 2x downsamples: SD's 8x, so 128^2 pixels -> 16^2 latents.
+    return AutoencoderKL(
+        in_channels=3, out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(16, 32, 64, 64),
+        layers_per_block=1, latent_channels=LATENT_CHANNELS, norm_num_groups=16,
+        sample_size=128, mid_block_add_attention=False,
+    )
+
+
+def make_text_encoder(tokenizer) -> CLIPTextModel:
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=TEXT_HIDDEN, intermediate_size=4 * TEXT_HIDDEN,
+        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=tokenizer.model_max_length,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, projection_dim=TEXT_HIDDEN,
+    )
+    return CLIPTextModel(config)
+
+
+def make_unet() -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
+        block_out_channels=(64, 128),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        layers_per_block=1, cross_attention_dim=TEXT_HIDDEN, attention_head_dim=32,
+        norm_num_groups=16,
+    )
+
+
+# Stable Diffusion's noise schedule.
+SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+
+
+def make_training_scheduler() -> DDPMScheduler:
+    return DDPMScheduler(**SCHEDULE, prediction_type="epsilon", clip_sample=False)
+
+
+def make_shipped_scheduler() -> PNDMScheduler:
+    # SD 1.x ships PNDM with these options; so do we.
+    return PNDMScheduler(**SCHEDULE, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)

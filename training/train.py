@@ -1,0 +1,221 @@
+"""Train the shapes model from scratch and export it in Stable Diffusion's format.
+
+    python -m training.train --work runs/shapes --out assets/shapes-sd
+
+Stages, each resumable from checkpoints in --work (rerun the same command after
+an interruption): tokenizer -> VAE -> latents of the data set -> UNet + text
+encoder -> export (fp16 safetensors + model_index.json). `--only export` writes
+the current checkpoint out, e.g. to try a model while training goes on.
+"""
+import argparse
+import copy
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import StableDiffusionPipeline
+from transformers import CLIPTokenizer
+
+from training import build_tokenizer, model_configs, shapes_data
+
+DATA_SEED = 0  # the latents' data set
+VAE_DATA_SEED = 1  # images seen by the VAE
+DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "pndm"}
+
+
+def log(message):
+    print(time.strftime("%H:%M:%S"), message, flush=True)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def save_checkpoint(path: Path, **state):
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never corrupts the last checkpoint
+
+
+def ema_update(ema, model, decay):
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - decay)
+
+
+def train_vae(work: Path, steps: int, batch: int):
+    path = work / "vae.pt"
+    vae = model_configs.make_vae()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    step = 0
+    if path.exists():
+        state = torch.load(path)
+        vae.load_state_dict(state["vae"]); optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    if step >= steps:
+        return vae
+    log(f"VAE: step {step} of {steps}")
+    rng = np.random.default_rng(step)
+    full_size_from = int(steps * 0.85)  # crops are 4x cheaper; finish on whole images
+    started = time.time()
+    while step < steps:
+        lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if step < full_size_from:
+            images = to_tensor(shapes_data.image_batch(step * batch, batch, VAE_DATA_SEED))
+            y, x = rng.integers(0, 65, size=2)
+            images = images[:, :, y : y + 64, x : x + 64]
+        else:
+            images = to_tensor(shapes_data.image_batch(step * batch, batch // 2, VAE_DATA_SEED))
+        posterior = vae.encode(images).latent_dist
+        decoded = vae.decode(posterior.sample()).sample
+        loss = F.l1_loss(decoded, images) + 0.5 * F.mse_loss(decoded, images) + 1e-6 * posterior.kl().mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step(); optimizer.zero_grad()
+        step += 1
+        if step % 50 == 0:
+            log(f"VAE step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
+            started = time.time()
+        if step % 200 == 0 or step == steps:
+            save_checkpoint(path, vae=vae.state_dict(), optimizer=optimizer.state_dict(), step=step)
+    return vae
+
+
+@torch.no_grad()
+def encode_dataset(work: Path, vae, count: int):
+    path = work / "latents.pt"
+    if path.exists() and torch.load(path)["count"] == count:
+        return torch.load(path)
+    log(f"encoding {count} images")
+    vae.eval()
+    means, stds, scenes = [], [], []
+    for start in range(0, count, 64):
+        n = min(64, count - start)
+        samples = [shapes_data.sample(i, DATA_SEED) for i in range(start, start + n)]
+        images = to_tensor(np.stack([np.asarray(image) for image, _, _ in samples]))
+        dist = vae.encode(images).latent_dist
+        means.append(dist.mean); stds.append(dist.std)
+        scenes += [scene for _, _, scene in samples]
+    mean, std = torch.cat(means), torch.cat(stds)
+    # SD's trick: scale latents to unit variance for the diffusion model.
+    scaling_factor = float(1 / mean.std())
+    data = {"count": count, "mean": mean, "std": std, "scaling_factor": scaling_factor,
+            "scenes": [scene.__dict__ for scene in scenes]}
+    torch.save(data, path)
+    log(f"latents {tuple(mean.shape)}, scaling_factor {scaling_factor:.4f}")
+    return data
+
+
+def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
+    path = work / "unet.pt"
+    unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
+    ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    step = 0
+    if path.exists():
+        state = torch.load(path)
+        unet.load_state_dict(state["unet"]); text_encoder.load_state_dict(state["text_encoder"])
+        ema_unet.load_state_dict(state["ema_unet"]); ema_text.load_state_dict(state["ema_text"])
+        optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    if step >= steps:
+        return ema_unet, ema_text
+    log(f"UNet: step {step} of {steps}")
+    scheduler = model_configs.make_training_scheduler()
+    scenes = [shapes_data.ShapeScene(**s) for s in data["scenes"]]
+    caption_rng = random.Random(1000 + step)
+    generator = torch.Generator().manual_seed(2000 + step)
+    started = time.time()
+    unet.train(); text_encoder.train()
+    while step < steps:
+        warmup = min(1.0, (step + 1) / 200)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * warmup * 0.5 * (1 + math.cos(math.pi * step / steps))
+        index = torch.randint(0, data["count"], (batch,), generator=generator)
+        captions = [shapes_data.random_caption(scenes[i], caption_rng) for i in index.tolist()]
+        ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
+                        truncation=True, return_tensors="pt").input_ids
+        latents = data["mean"][index] + data["std"][index] * torch.randn(data["mean"][index].shape, generator=generator)
+        latents = latents * data["scaling_factor"]
+        noise = torch.randn(latents.shape, generator=generator)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        prediction = unet(noisy, timesteps, encoder_hidden_states=text_encoder(ids)[0]).sample
+        loss = F.mse_loss(prediction, noise)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step(); optimizer.zero_grad()
+        step += 1
+        decay = min(0.999, (1 + step) / (10 + step))
+        ema_update(ema_unet, unet, decay); ema_update(ema_text, text_encoder, decay)
+        if step % 50 == 0:
+            log(f"UNet step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
+            started = time.time()
+        if step % 200 == 0 or step == steps:
+            save_checkpoint(path, unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
+                            ema_unet=ema_unet.state_dict(), ema_text=ema_text.state_dict(),
+                            optimizer=optimizer.state_dict(), step=step)
+    return ema_unet, ema_text
+
+
+def export(work: Path, out: Path, tokenizer):
+    vae = model_configs.make_vae()
+    vae.load_state_dict(torch.load(work / "vae.pt")["vae"])
+    data = torch.load(work / "latents.pt")
+    vae.register_to_config(scaling_factor=data["scaling_factor"])
+    state = torch.load(work / "unet.pt")
+    unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
+    unet.load_state_dict(state["ema_unet"]); text_encoder.load_state_dict(state["ema_text"])
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=model_configs.make_shipped_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.to(torch.float16)  # halves the files; loading upcasts to the caller's dtype
+    pipe.save_pretrained(out, safe_serialization=True)
+    for name in ("vocab.json", "merges.txt"):  # for loaders that predate tokenizer.json
+        (out / "tokenizer" / name).write_bytes((work / "tokenizer" / name).read_bytes())
+    (out / "generation_defaults.json").write_text(json.dumps(
+        {**DEFAULTS, "known_words": {"shapes": list(shapes_data.SHAPES), "colours": list(shapes_data.COLOURS),
+                                     "other": ["a", "on", "background"]},
+         "trained_steps": state["step"]}, indent=2) + "\n")
+    log(f"exported step {state['step']} to {out}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("runs/shapes"))
+    parser.add_argument("--out", type=Path, default=Path("assets/shapes-sd"))
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--vae-batch", type=int, default=16)
+    parser.add_argument("--images", type=int, default=24000)
+    parser.add_argument("--unet-steps", type=int, default=3500)
+    parser.add_argument("--unet-batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=["export"], default=None)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    tokenizer_dir = args.work / "tokenizer"
+    if not (tokenizer_dir / "vocab.json").exists():
+        build_tokenizer.build(tokenizer_dir, build_tokenizer.find_open_clip_vocab())
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer.model_max_length = build_tokenizer.MODEL_MAX_LENGTH
+    if args.only != "export":
+        vae = train_vae(args.work, args.vae_steps, args.vae_batch)
+        data = encode_dataset(args.work, vae, args.images)
+        train_unet(args.work, tokenizer, data, args.unet_steps, args.unet_batch, args.lr)
+    export(args.work, args.out, tokenizer)
+
+
+if __name__ == "__main__":
+    main()
