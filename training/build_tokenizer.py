@@ -41,7 +41,16 @@ def find_open_clip_vocab() -> Path:
 
 def build(out_dir: Path, bpe_path: Path, num_merges: int = DEFAULT_MERGES) -> CLIPTokenizer:
     lines = gzip.open(bpe_path).read().decode("utf-8").split("\n")
-    merges = lines[1 : num_merges + 1]  # line 0 is the version header
+    tokenizer = write_tokenizer(out_dir, lines[1 : num_merges + 1])  # line 0 is the version header
+    for word in VOCABULARY_WORDS:
+        ids = tokenizer(word, add_special_tokens=False).input_ids
+        assert len(ids) == 1, f"{word!r} splits into {len(ids)} tokens; keep more merges"
+    tokenizer.save_pretrained(out_dir)
+    return tokenizer
+
+
+def write_tokenizer(out_dir: Path, merges: list[str]) -> CLIPTokenizer:
+    """A CLIP tokenizer from BPE merges ("a b" lines), in CLIP's vocabulary order."""
     base = list(bytes_to_unicode().values())
     vocab = base + [token + "</w>" for token in base]
     vocab += ["".join(merge.split()) for merge in merges]
@@ -52,10 +61,6 @@ def build(out_dir: Path, bpe_path: Path, num_merges: int = DEFAULT_MERGES) -> CL
     # transformers 5 takes the two paths positionally; keywords are silently ignored.
     tokenizer = CLIPTokenizer(str(out_dir / "vocab.json"), str(out_dir / "merges.txt"))
     tokenizer.model_max_length = MODEL_MAX_LENGTH
-    for word in VOCABULARY_WORDS:
-        ids = tokenizer(word, add_special_tokens=False).input_ids
-        assert len(ids) == 1, f"{word!r} splits into {len(ids)} tokens; keep more merges"
-    tokenizer.save_pretrained(out_dir)
     return tokenizer
 
 

@@ -1,0 +1,20 @@
+"""UI-free core: load Stable Diffusion parts, run a readable classifier-free-guidance loop.
+
+Typical use:
+
+    from diffusion_core import load_model, GenerationParams, generate
+    model = load_model("assets/shapes-sd")
+    result = generate(model, GenerationParams(prompt="a red circle", seed=1))
+    result.images[0].save("out.png")
+"""
+from diffusion_core.errors import GenerationCancelled, InvalidRequest, ModelLoadError
+from diffusion_core.params import GenerationParams
+from diffusion_core.models import DEFAULT_MODEL, LoadedModel, load_model
+from diffusion_core.schedulers import SCHEDULER_NAMES
+from diffusion_core.generate import GenerationResult, generate, guidance_grid
+from diffusion_core.sampling import StepInfo
+
+__all__ = [
+    "DEFAULT_MODEL", "GenerationCancelled", "GenerationParams", "GenerationResult", "InvalidRequest",
+    "LoadedModel", "ModelLoadError", "SCHEDULER_NAMES", "StepInfo", "generate", "guidance_grid", "load_model",
+]

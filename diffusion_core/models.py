@@ -1,0 +1,133 @@
+"""Load a model's parts once (hub id or local diffusers folder) and pick device and dtype.
+
+The manual loop drives the parts directly; the diffusers pipelines used as the
+fallback engine are built from the very same modules, so they cost no memory.
+"""
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from diffusion_core.errors import ModelLoadError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = str(PROJECT_ROOT / "assets" / "shapes-sd")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+HUB_TIMEOUT_S = 10
+SD_DEFAULTS = {"steps": 50, "guidance": 9.0, "width": 512, "height": 512, "scheduler": "pndm"}
+
+
+@dataclass
+class LoadedModel:
+    model_id: str
+    components: dict  # tokenizer, text_encoder, unet, vae, scheduler (+ whatever the pipeline has)
+    device: torch.device
+    dtype: torch.dtype
+    pipeline_class_name: str
+    defaults: dict = field(default_factory=lambda: dict(SD_DEFAULTS))
+    known_words: dict | None = None
+
+    @property
+    def can_run_manual_loop(self) -> bool:
+        """Our loop needs one CLIP text encoder and a UNet without extra conditioning (SD 1.x/2.x)."""
+        unet = self.components.get("unet")
+        return (
+            unet is not None and self.components.get("text_encoder_2") is None
+            and getattr(unet.config, "addition_embed_type", None) is None
+            and getattr(unet.config, "time_cond_proj_dim", None) is None
+        )
+
+    @property
+    def name(self) -> str:
+        return Path(self.model_id).name if os.path.isdir(self.model_id) else self.model_id
+
+    def __getattr__(self, part):  # model.unet, model.vae, ...
+        components = self.__dict__.get("components", {})
+        if part in components:
+            return components[part]
+        raise AttributeError(part)
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, bf16_on_cpu: bool = False) -> torch.dtype:
+    if device.type in ("cuda", "mps"):
+        return torch.float16
+    return torch.bfloat16 if bf16_on_cpu else torch.float32
+
+
+def resolve_source(model_id: str, allowed_roots=None) -> str:
+    """A local folder, or a hub id that is cached or reachable; fail fast and clearly otherwise."""
+    model_id = str(model_id).strip()
+    path = Path(model_id).expanduser()
+    if path.exists() or not HUB_ID.match(model_id):
+        if not path.is_dir() or not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"{model_id!r} is neither a hub id like 'owner/name' nor a diffusers "
+                                 "model folder (one with a model_index.json).")
+        if allowed_roots is not None:
+            resolved = path.resolve()
+            if not any(resolved.is_relative_to(Path(root).resolve()) for root in allowed_roots):
+                raise ModelLoadError(f"Model folder {model_id!r} is outside the allowed model folders.")
+        return str(path)
+    from huggingface_hub import snapshot_download
+    try:
+        return snapshot_download(model_id, local_files_only=True)
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise ModelLoadError(
+            f"Model {model_id!r} is not downloaded and the hub is offline (HF_HUB_OFFLINE=1). "
+            "Download it where the hub is reachable, or pass a local model folder.")
+    from huggingface_hub import HfApi
+    try:
+        HfApi().model_info(model_id, timeout=HUB_TIMEOUT_S)
+    except Exception as error:
+        raise ModelLoadError(
+            f"Cannot fetch model {model_id!r} from the Hugging Face Hub ({type(error).__name__}). "
+            "Check the id and your connection, or pass a local model folder.") from None
+    return model_id
+
+
+def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on_cpu: bool = False,
+               allowed_roots=None) -> LoadedModel:
+    from diffusers import DiffusionPipeline
+
+    source = resolve_source(model_id, allowed_roots)
+    torch_device = pick_device(device)
+    dtype = pick_dtype(torch_device, bf16_on_cpu)
+    options = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False,
+                   trust_remote_code=False)
+    try:
+        pipe = None
+        if dtype == torch.float16:
+            try:  # half-size download where the repo has it
+                pipe = DiffusionPipeline.from_pretrained(source, variant="fp16", **options)
+            except Exception:
+                pipe = None
+        pipe = pipe or DiffusionPipeline.from_pretrained(source, **options)
+    except Exception as error:
+        raise ModelLoadError(f"Could not load model {model_id!r}: {error}") from None
+    pipe.to(torch_device)
+    components = dict(pipe.components)  # includes None parts (safety_checker) the pipeline class expects
+    for module in components.values():
+        if isinstance(module, torch.nn.Module):  # inference only
+            module.eval().requires_grad_(False)
+    defaults, known_words = dict(SD_DEFAULTS), None
+    defaults_file = Path(source) / "generation_defaults.json"
+    if defaults_file.is_file():
+        recorded = json.loads(defaults_file.read_text())
+        known_words = recorded.pop("known_words", None)
+        defaults.update({k: v for k, v in recorded.items() if k in SD_DEFAULTS})
+    return LoadedModel(model_id=str(model_id), components=components, device=torch_device, dtype=dtype,
+                       pipeline_class_name=type(pipe).__name__, defaults=defaults, known_words=known_words)
