@@ -102,6 +102,9 @@ def resolve_source(model_id: str, allowed_roots=None) -> str:
 def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on_cpu: bool = False,
                allowed_roots=None) -> LoadedModel:
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()  # loading bars are noise in a CLI and a server log
 
     source = resolve_source(model_id, allowed_roots)
     torch_device = pick_device(device)

@@ -1,0 +1,3 @@
+from diffusion_core.cli import main
+
+raise SystemExit(main())
