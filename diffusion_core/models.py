@@ -104,7 +104,10 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
 
+    from transformers.utils import logging as transformers_logging
+
     diffusers_logging.disable_progress_bar()  # loading bars are noise in a CLI and a server log
+    transformers_logging.disable_progress_bar()
 
     source = resolve_source(model_id, allowed_roots)
     torch_device = pick_device(device)
