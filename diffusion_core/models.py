@@ -72,13 +72,13 @@ def resolve_source(model_id: str, allowed_roots=None) -> str:
     model_id = str(model_id).strip()
     path = Path(model_id).expanduser()
     if path.exists() or not HUB_ID.match(model_id):
-        if not path.is_dir() or not (path / "model_index.json").is_file():
-            raise ModelLoadError(f"{model_id!r} is neither a hub id like 'owner/name' nor a diffusers "
-                                 "model folder (one with a model_index.json).")
-        if allowed_roots is not None:
+        if allowed_roots is not None:  # checked first: say nothing about folders we may not use
             resolved = path.resolve()
             if not any(resolved.is_relative_to(Path(root).resolve()) for root in allowed_roots):
                 raise ModelLoadError(f"Model folder {model_id!r} is outside the allowed model folders.")
+        if not path.is_dir() or not (path / "model_index.json").is_file():
+            raise ModelLoadError(f"{model_id!r} is neither a hub id like 'owner/name' nor a diffusers "
+                                 "model folder (one with a model_index.json).")
         return str(path)
     from huggingface_hub import snapshot_download
     try:

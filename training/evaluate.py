@@ -1,0 +1,107 @@
+"""Measure how well a shapes model follows prompts, with the rule-based classifier.
+
+    python -m training.evaluate --model assets/shapes-sd [--samples 256] [--json out.json]
+
+Prints, per guidance value, how often the shape kind, shape colour and
+background colour of generated images match a full caption; then the negative
+prompt check ("a circle" with negative "red") and the variation check (red circle
+on blue -> "a green circle on a blue background", strength 0.6).
+"""
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from diffusion_core import GenerationParams, generate, load_model
+from training.shape_classifier import classify
+from training.shapes_data import COLOURS, SHAPES
+
+EXAMPLE_INIT = Path(__file__).resolve().parent.parent / "assets" / "examples" / "red_circle_on_blue.png"
+COMBINATIONS = [(s, c, b) for s, c, b in itertools.product(SHAPES, COLOURS, COLOURS) if c != b]  # 224
+
+
+def adherence(model, guidance, samples, steps, scheduler):
+    hits = {"shape": 0, "colour": 0, "background": 0, "all": 0}
+    for i in range(samples):
+        shape, colour, background = COMBINATIONS[i % len(COMBINATIONS)]
+        params = GenerationParams(prompt=f"a {colour} {shape} on a {background} background", seed=10_000 + i,
+                                  steps=steps, guidance=guidance, scheduler=scheduler, width=128, height=128)
+        reading = classify(generate(model, params).images[0])
+        right = {"shape": reading.shape == shape, "colour": reading.colour == colour,
+                 "background": reading.background == background}
+        for key, ok in right.items():
+            hits[key] += ok
+        hits["all"] += all(right.values())
+    return {key: value / samples for key, value in hits.items()}
+
+
+def negative_check(model, guidance, samples, steps, scheduler):
+    red = 0
+    for start in range(0, samples, 8):
+        params = GenerationParams(prompt="a circle", negative_prompt="red", seed=20_000 + start,
+                                  num_images=min(8, samples - start), steps=steps, guidance=guidance,
+                                  scheduler=scheduler, width=128, height=128)
+        red += sum(classify(image).colour == "red" for image in generate(model, params).images)
+    without = 0
+    for start in range(0, samples, 8):
+        params = GenerationParams(prompt="a circle", seed=20_000 + start, num_images=min(8, samples - start),
+                                  steps=steps, guidance=guidance, scheduler=scheduler, width=128, height=128)
+        without += sum(classify(image).colour == "red" for image in generate(model, params).images)
+    return {"red_with_negative": red / samples, "red_without_negative": without / samples}
+
+
+def variation_check(model, guidance, samples, steps, scheduler, strength=0.6):
+    init = Image.open(EXAMPLE_INIT).convert("RGB")
+    hits = 0
+    for start in range(0, samples, 8):
+        params = GenerationParams(prompt="a green circle on a blue background", seed=30_000 + start,
+                                  num_images=min(8, samples - start), steps=steps, guidance=guidance,
+                                  scheduler=scheduler, width=128, height=128, strength=strength)
+        for image in generate(model, params, init_image=init).images:
+            reading = classify(image)
+            hits += (reading.shape, reading.colour, reading.background) == ("circle", "green", "blue")
+    return {"green_circle_on_blue": hits / samples}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="assets/shapes-sd")
+    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, nargs="+", default=[7.5, 1.0])
+    parser.add_argument("--scheduler", default=None, help="default: the one shipped in the model folder")
+    parser.add_argument("--check-samples", type=int, default=64, help="images for the negative and variation checks")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    model = load_model(args.model, device="cpu")
+    scheduler = args.scheduler or {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "EulerDiscreteScheduler": "euler",
+                                   "LMSDiscreteScheduler": "lms", "EulerAncestralDiscreteScheduler": "euler-a",
+                                   "DPMSolverMultistepScheduler": "dpm++2m"}[type(model.scheduler).__name__]
+    report = {"model": args.model, "samples": args.samples, "steps": args.steps, "scheduler": scheduler,
+              "threads": torch.get_num_threads(), "adherence": {}}
+    print(f"{args.samples} samples of full captions, 128x128, {args.steps} steps, scheduler {scheduler}")
+    print(f"| guidance | shape kind | shape colour | background | all three | seconds |")
+    print(f"|---:|---:|---:|---:|---:|---:|")
+    for guidance in args.guidance:
+        started = time.time()
+        scores = adherence(model, guidance, args.samples, args.steps, scheduler)
+        report["adherence"][str(guidance)] = scores
+        print(f"| {guidance:g} | {scores['shape']:.1%} | {scores['colour']:.1%} | {scores['background']:.1%} "
+              f"| {scores['all']:.1%} | {time.time() - started:.0f} |", flush=True)
+    main_guidance = args.guidance[0]
+    report["negative"] = negative_check(model, main_guidance, args.check_samples, args.steps, scheduler)
+    print(f"negative prompt: 'a circle' + negative 'red' -> red shape in {report['negative']['red_with_negative']:.1%} "
+          f"(without the negative: {report['negative']['red_without_negative']:.1%})")
+    report["variation"] = variation_check(model, main_guidance, args.check_samples, args.steps, scheduler)
+    print(f"variation: red circle on blue, 'a green circle on a blue background', strength 0.6 -> "
+          f"green circle on blue in {report['variation']['green_circle_on_blue']:.1%}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
