@@ -43,14 +43,14 @@ def build_demo(model_id: str) -> gr.Blocks:
                 scheduler = gr.Dropdown(handlers.SCHEDULER_CHOICES, value="PNDM", label="Scheduler")
                 steps = gr.Slider(1, 200, value=d["steps"], step=1, label="Steps")
                 seed = gr.Number(193, precision=0, label="Seed", minimum=0)
-                randomize = gr.Button("🎲 Randomize seed", size="sm")
+                randomize = gr.Button("Random seed", size="sm")
             with gr.Row():
                 width = gr.Slider(64, 1024, value=d["width"], step=8, label="Width")
                 height = gr.Slider(64, 1024, value=d["height"], step=8, label="Height")
                 engine = gr.Radio(list(handlers.ENGINES), value="manual CFG loop", label="Engine")
             with gr.Row():
                 png_drop = gr.File(label="Drop a PNG made here to restore its settings", file_types=[".png"],
-                                   type="filepath", height=90)
+                                   type="filepath", height=120)
                 restore_note = gr.Markdown()
         shared = [scheduler, steps, seed, width, height, engine]
 
@@ -64,12 +64,12 @@ def build_demo(model_id: str) -> gr.Blocks:
                         num_images = gr.Slider(1, 16, value=1, step=1, label="Number of images")
                         preview_every = gr.Number(0, precision=0, label="Preview every k steps (0 = steps // 8)", minimum=0)
                         with gr.Row():
-                            run_t2i = gr.Button("Generate", variant="primary")
+                            run_t2i = gr.Button("Generate", variant="primary", elem_id="run-txt2img")
                             stop_t2i = gr.Button("Stop", variant="stop")
                     with gr.Column():
                         preview = gr.Image(label="Emerging image", format="png", type="pil", height=256)
                         status_t2i = gr.Markdown()
-                gallery_t2i = gr.Gallery(label="Images", format="png", columns=4, height="auto")
+                gallery_t2i = gr.Gallery(label="Images", format="png", columns=8, height=300, preview=False, object_fit="contain", elem_id="gallery-txt2img")
                 send_t2i = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Guidance grid", id="grid"):
@@ -79,11 +79,11 @@ def build_demo(model_id: str) -> gr.Blocks:
                         negative_g = gr.Textbox("", label="Negative prompt")
                         values_g = gr.Textbox(handlers.DEFAULT_GRID, label="Guidance values (comma-separated)")
                         with gr.Row():
-                            run_g = gr.Button("Make grid", variant="primary")
+                            run_g = gr.Button("Make grid", variant="primary", elem_id="run-grid")
                             stop_g = gr.Button("Stop", variant="stop")
                         status_g = gr.Markdown()
                     grid_image = gr.Image(label="Same seed, different guidance", format="png", type="pil")
-                gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height="auto")
+                gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height=200, preview=False, object_fit="contain", elem_id="gallery-grid")
                 send_g = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Negative prompt", id="negative"):
@@ -94,18 +94,18 @@ def build_demo(model_id: str) -> gr.Blocks:
                     num_n = gr.Slider(1, 16, value=9, step=1, label="Number of images")
                     guidance_n = gr.Slider(0, 30, value=d["guidance"], step=0.25, label="Guidance")
                 with gr.Row():
-                    run_n = gr.Button("Compare", variant="primary")
+                    run_n = gr.Button("Compare", variant="primary", elem_id="run-negative")
                     stop_n = gr.Button("Stop", variant="stop")
                 status_n = gr.Markdown()
                 with gr.Row():
                     gallery_without = gr.Gallery(label="Without the negative prompt", format="png", columns=3)
-                    gallery_with = gr.Gallery(label="With the negative prompt", format="png", columns=3)
+                    gallery_with = gr.Gallery(label="With the negative prompt", format="png", columns=3, elem_id="gallery-negative")
                 send_n = gr.Button("Send selected image (with negative) to image variation")
 
             with gr.Tab("Image variation", id="variation"):
                 with gr.Row():
                     with gr.Column():
-                        init_image = gr.Image(label="Init image", type="pil", format="png", sources=["upload", "clipboard"])
+                        init_image = gr.Image(label="Init image", type="pil", format="png", sources=["upload", "clipboard"], elem_id="init-image")
                         examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
                         if examples:
                             gr.Examples(examples, inputs=[init_image], label="Shipped init images")
@@ -116,10 +116,10 @@ def build_demo(model_id: str) -> gr.Blocks:
                         strength = gr.Slider(0.05, 1, value=0.6, step=0.05, label="Strength (how much to change)")
                         num_v = gr.Slider(1, 16, value=9 if shapes else 4, step=1, label="Number of images")
                         with gr.Row():
-                            run_v = gr.Button("Make variations", variant="primary")
+                            run_v = gr.Button("Make variations", variant="primary", elem_id="run-variation")
                             stop_v = gr.Button("Stop", variant="stop")
                 status_v = gr.Markdown()
-                gallery_v = gr.Gallery(label="Variations", format="png", columns=5, height="auto")
+                gallery_v = gr.Gallery(label="Variations", format="png", columns=9, height=300, preview=False, object_fit="contain", elem_id="gallery-variation")
 
         # Wiring.
         randomize.click(lambda: handlers.random_seed(), outputs=seed, api_name=False)

@@ -1,0 +1,45 @@
+"""A real Chromium (Debian's) drives the real app: every tab runs, screenshots land in assets/screenshots/."""
+import shutil
+
+import pytest
+
+from tests.app_server import ROOT, running_app
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+TABS = [  # tab label, run button, gallery that fills, images expected
+    ("Text to image", "#run-txt2img", "#gallery-txt2img", 1),
+    ("Guidance grid", "#run-grid", "#gallery-grid", 9),
+    ("Negative prompt", "#run-negative", "#gallery-negative", 9),
+    ("Image variation", "#run-variation", "#gallery-variation", 9),
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_tab_runs_in_a_real_browser_without_console_errors():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors = []
+    with running_app() as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url, wait_until="load")
+        page.get_by_role("tab", name="Text to image").wait_for(timeout=60_000)
+        for label, button, gallery, count in TABS:
+            page.get_by_role("tab", name=label).click()
+            if label == "Image variation":
+                page.locator("#init-image input[type=file]").set_input_files(
+                    str(ROOT / "assets" / "examples" / "red_circle_on_blue.png"))
+                page.wait_for_timeout(1000)
+            page.locator(button).click()
+            page.locator(f"{gallery} img").nth(count - 1).wait_for(state="attached", timeout=180_000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / f"{label.lower().replace(' ', '-')}.png"), full_page=True)
+            assert page.locator(f"{gallery} img").count() >= count
+            assert page.get_by_text("Error").count() == 0
+        browser.close()
+    assert errors == [], errors
