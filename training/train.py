@@ -112,6 +112,47 @@ def encode_dataset(work: Path, vae, count: int):
     return data
 
 
+def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
+    """Train the decoder further on the frozen encoder's latents (as SD's ft-MSE VAE did).
+
+    The latents the UNet learns from do not change, so this stage can run beside
+    the UNet's. It sharpens colours and image borders, which the short first
+    stage leaves rough.
+    """
+    path = work / "decoder.pt"
+    decoder_parts = [vae.decoder, vae.post_quant_conv]
+    params = [p for part in decoder_parts for p in part.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    step = 0
+    if path.exists():
+        state = torch.load(path)
+        vae.load_state_dict(state["vae"]); optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    if step >= steps:
+        return vae
+    log(f"decoder: step {step} of {steps}")
+    generator = torch.Generator().manual_seed(3000 + step)
+    started = time.time()
+    while step < steps:
+        for group in optimizer.param_groups:
+            group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        index = torch.randint(0, data["count"], (batch,), generator=generator)
+        images = to_tensor(np.stack([np.asarray(shapes_data.sample(i, DATA_SEED)[0]) for i in index.tolist()]))
+        mean, std = data["mean"][index], data["std"][index]
+        latents = mean + std * torch.randn(mean.shape, generator=generator)
+        decoded = vae.decode(latents).sample
+        loss = F.l1_loss(decoded, images) + F.mse_loss(decoded, images)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step(); optimizer.zero_grad()
+        step += 1
+        if step % 50 == 0:
+            log(f"decoder step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
+            started = time.time()
+        if step % 100 == 0 or step == steps:
+            save_checkpoint(path, vae=vae.state_dict(), optimizer=optimizer.state_dict(), step=step)
+    return vae
+
+
 def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
     path = work / "unet.pt"
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
@@ -166,7 +207,8 @@ def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
 
 def export(work: Path, out: Path, tokenizer):
     vae = model_configs.make_vae()
-    vae.load_state_dict(torch.load(work / "vae.pt")["vae"])
+    vae_file = work / "decoder.pt" if (work / "decoder.pt").exists() else work / "vae.pt"
+    vae.load_state_dict(torch.load(vae_file)["vae"])
     data = torch.load(work / "latents.pt")
     vae.register_to_config(scaling_factor=data["scaling_factor"])
     state = torch.load(work / "unet.pt")
@@ -199,7 +241,10 @@ def main():
     parser.add_argument("--unet-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--only", choices=["export"], default=None)
+    parser.add_argument("--decoder-steps", type=int, default=1500)
+    parser.add_argument("--decoder-batch", type=int, default=8)
+    parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
+                        help="one stage (decoder and unet may run side by side, one thread each)")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.threads:
@@ -210,11 +255,16 @@ def main():
         build_tokenizer.build(tokenizer_dir, build_tokenizer.find_open_clip_vocab())
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.model_max_length = build_tokenizer.MODEL_MAX_LENGTH
-    if args.only != "export":
+    if args.only in (None, "decoder", "unet"):
         vae = train_vae(args.work, args.vae_steps, args.vae_batch)
         data = encode_dataset(args.work, vae, args.images)
-        train_unet(args.work, tokenizer, data, args.unet_steps, args.unet_batch, args.lr)
-    export(args.work, args.out, tokenizer)
+        if args.only in (None, "decoder"):
+            finetune_decoder(args.work, vae, data, args.decoder_steps, args.decoder_batch)
+        if args.only in (None, "unet"):
+            train_unet(args.work, tokenizer, data, args.unet_steps, args.unet_batch, args.lr)
+    if args.only in (None, "export"):
+        export(args.work, args.out, tokenizer)
+        return
 
 
 if __name__ == "__main__":

@@ -1,0 +1,215 @@
+"""Benchmarks: manual loop vs diffusers pipeline, batched grid, shipped-model speed, cold start,
+CPU options, and (where CUDA exists) a GPU section. Prints a table and writes JSON.
+
+    python -m benchmarks.run [--repeats 5] [--json benchmarks/results.json] [--skip cold-start,cpu-options]
+
+These machines are noisy: every ratio is measured side by side in the same run,
+alternating the two sides, and reported as the median of per-pair ratios.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import torch
+
+from diffusion_core import GenerationParams, generate, guidance_grid, load_model
+from diffusion_core.generate import SEED_GRID
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def side_by_side(a, b, repeats):
+    """Median time of a, of b, and median of the per-pair ratios a/b (alternating order)."""
+    a(), b()  # warm-up
+    times_a, times_b, ratios = [], [], []
+    for i in range(repeats):
+        if i % 2:
+            tb, ta = timed(b), timed(a)
+        else:
+            ta, tb = timed(a), timed(b)
+        times_a.append(ta); times_b.append(tb); ratios.append(ta / tb)
+    return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
+
+
+def build_sd15_architecture(folder: Path) -> Path:
+    """SD-1.5's UNet, VAE and CLIP text encoder shapes with random weights (no download)."""
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(ROOT / "assets" / "shapes-sd" / "tokenizer")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4,
+                        sample_size=512)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+                                                num_hidden_layers=12, num_attention_heads=12,
+                                                max_position_embeddings=77, hidden_act="quick_gelu",
+                                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)
+    return folder
+
+
+def engines(model, params, repeats):
+    manual = lambda: generate(model, params)
+    pipeline = lambda: generate(model, replace(params, engine="pipeline"))
+    t_manual, t_pipeline, ratio = side_by_side(manual, pipeline, repeats)
+    return {"manual_s": t_manual, "pipeline_s": t_pipeline, "ratio": ratio}
+
+
+def grid_vs_sequential(model, params, repeats):
+    batched = lambda: guidance_grid(model, params, SEED_GRID)
+    sequential = lambda: [generate(model, replace(params, guidance=g, engine="pipeline")) for g in SEED_GRID]
+    t_batched, t_sequential, ratio = side_by_side(batched, sequential, repeats)
+    return {"batched_s": t_batched, "sequential_pipeline_s": t_sequential, "ratio": ratio}
+
+
+def cold_start():
+    """python app.py launch -> first image through gradio_client; the server's peak RSS."""
+    import psutil
+    from gradio_client import Client
+    from tests.app_server import free_port
+
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    try:
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:
+                peak = max(peak, psutil.Process(server.pid).memory_info().rss)
+                time.sleep(0.2)
+        client.predict(prompt="a red circle", api_name="/txt2img")
+        seconds = time.perf_counter() - started
+        peak = max(peak, psutil.Process(server.pid).memory_info().rss)
+    finally:
+        server.terminate(); server.wait(timeout=20)
+    return {"seconds_to_first_image": seconds, "server_rss_mb": peak / 2**20}
+
+
+def cpu_options(model_dir, params, repeats):
+    """Each option against the default, side by side; image change in 1/255 units."""
+    import numpy as np
+    results = {}
+    base_model = load_model(model_dir, device="cpu")
+    base_image = np.asarray(generate(base_model, params).images[0], np.int16)
+    threads = torch.get_num_threads()
+
+    def option(name, model, setup=lambda: None, teardown=lambda: None):
+        setup()
+        try:
+            image = np.asarray(generate(model, params).images[0], np.int16)
+            t_option, t_base, ratio = side_by_side(lambda: generate(model, params), lambda: generate(base_model, params), repeats)
+        finally:
+            teardown()
+        results[name] = {"option_s": t_option, "default_s": t_base, "ratio": ratio,
+                         "max_pixel_change": int(np.abs(image - base_image).max())}
+
+    option("1 thread", base_model, lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads))
+    cl_model = load_model(model_dir, device="cpu")
+    cl_model.unet.to(memory_format=torch.channels_last)
+    cl_model.vae.to(memory_format=torch.channels_last)
+    option("channels_last", cl_model)
+    option("bf16 weights", load_model(model_dir, device="cpu", bf16_on_cpu=True))
+    compiled = load_model(model_dir, device="cpu")
+    compiled.components["unet"] = torch.compile(compiled.unet)
+    try:
+        option("torch.compile unet", compiled)
+    except Exception as error:  # compile needs a C++ toolchain and time; report, don't fail
+        results["torch.compile unet"] = {"error": f"{type(error).__name__}: {error}"[:200]}
+    return results
+
+
+def gpu_section(sd15_dir):
+    results = {}
+    for dtype_name in ("fp16", "bf16"):
+        model = load_model(sd15_dir, device="cuda")
+        dtype = torch.float16 if dtype_name == "fp16" else torch.bfloat16
+        for part in ("unet", "vae", "text_encoder"):
+            model.components[part].to(dtype)
+        model.dtype = dtype
+        params = GenerationParams(prompt="an astronaut on mars", seed=0, steps=50, guidance=7.5, width=512, height=512)
+        for compile_unet in (False, True):
+            if compile_unet:
+                model.components["unet"] = torch.compile(model.unet, mode="max-autotune-no-cudagraphs")
+            for engine in ("manual", "pipeline"):
+                run = lambda: generate(model, replace(params, engine=engine))
+                run(); torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                times = []
+                for _ in range(3):
+                    torch.cuda.synchronize(); t = timed(run); torch.cuda.synchronize(); times.append(t)
+                seconds = statistics.median(times)
+                results[f"{dtype_name} {'compiled' if compile_unet else 'eager'} {engine}"] = {
+                    "seconds": seconds, "it_per_s": 50 / seconds,
+                    "peak_gb": torch.cuda.max_memory_allocated() / 2**30}
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--skip", default="", help="comma-separated: sd15, cold-start, cpu-options")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    shipped_dir = str(ROOT / "assets" / "shapes-sd")
+    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                         f"torch {torch.__version__}, {torch.get_num_threads()} threads"}
+    shipped = load_model(shipped_dir, device="cpu")
+    small = GenerationParams(prompt="a red circle on a blue background", seed=1, steps=25, guidance=7.5,
+                             width=128, height=128)
+    report["shipped: manual vs pipeline (128², 25 steps)"] = engines(shipped, small, args.repeats)
+    report["shipped: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(shipped, small, args.repeats)
+    one = statistics.median(timed(lambda: generate(shipped, small)) for _ in range(args.repeats))
+    nine = statistics.median(timed(lambda: generate(shipped, replace(small, num_images=9))) for _ in range(3))
+    report["shipped: 1 image, 25 steps with CFG"] = {"seconds": one, "goal_s": 0.5}
+    report["shipped: batch of 9"] = {"images_per_s": 9 / nine}
+    if "cpu-options" not in skip:
+        report["cpu options, shipped"] = cpu_options(shipped_dir, small, args.repeats)
+    if "sd15" not in skip:
+        with tempfile.TemporaryDirectory() as folder:
+            sd15_dir = str(build_sd15_architecture(Path(folder) / "sd15"))
+            sd15 = load_model(sd15_dir, device="cpu")
+            medium = GenerationParams(prompt="an astronaut riding a horse", seed=1, steps=4, guidance=7.5,
+                                      width=256, height=256)
+            report["sd1.5 arch: manual vs pipeline (256², 4 steps)"] = engines(sd15, medium, max(3, args.repeats // 2))
+            report["sd1.5 arch: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(
+                sd15, replace(medium, steps=2), 1)
+            if "cpu-options" not in skip:
+                report["cpu options, sd1.5 arch"] = cpu_options(sd15_dir, replace(medium, steps=2), 1)
+            if torch.cuda.is_available():
+                report["gpu"] = gpu_section(sd15_dir)
+            else:
+                report["gpu"] = "not run: no CUDA device on this machine"
+    if "cold-start" not in skip:
+        report["cold start"] = cold_start()
+    print(json.dumps(report, indent=2))
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

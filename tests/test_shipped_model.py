@@ -1,0 +1,73 @@
+"""Integration: the shipped model in assets/shapes-sd, loaded like any SD model."""
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from PIL import Image
+
+from diffusion_core import DEFAULT_MODEL, GenerationParams, generate, load_model
+from training.shape_classifier import classify
+from training.shapes_data import sample
+
+EXAMPLES = Path(DEFAULT_MODEL).parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model()
+
+
+def test_shipped_model_is_small_and_in_stable_diffusion_format():
+    folder = Path(DEFAULT_MODEL)
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert size <= 20 * 1024 * 1024, f"{size / 2**20:.1f} MB"
+    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    assert pipe.vae.config.latent_channels == 4 and 2 ** (len(pipe.vae.config.block_out_channels) - 1) == 8
+    assert pipe.vae.config.scaling_factor != 0.18215  # its own, measured on its latents
+    assert pipe.tokenizer.model_max_length == 77
+    for word in ("circle", "square", "triangle", "star", "purple", "background"):
+        assert len(pipe.tokenizer(word, add_special_tokens=False).input_ids) == 1
+
+
+def test_shipped_defaults_are_recorded(shipped):
+    assert shipped.defaults["width"] == shipped.defaults["height"] == 128
+    assert shipped.known_words and "circle" in shipped.known_words["shapes"]
+
+
+def test_manual_loop_matches_pipeline_on_the_shipped_model(shipped):
+    params = GenerationParams(prompt="a red circle on a blue background", negative_prompt="green", seed=3,
+                              steps=25, guidance=7.5, width=128, height=128, num_images=2)
+    manual, pipeline = generate(shipped, params), generate(shipped, replace(params, engine="pipeline"))
+    worst = max(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max()
+                for a, b in zip(manual.images, pipeline.images))
+    assert worst <= 1
+
+
+def test_classifier_reads_clean_renders_at_least_99_percent():
+    right = 0
+    for i in range(300):
+        image, _, scene = sample(i, seed=12345)
+        reading = classify(image)
+        right += (reading.shape, reading.colour, reading.background) == (scene.shape, scene.colour, scene.background)
+    assert right / 300 >= 0.99
+
+
+def test_the_shipped_model_follows_a_prompt(shipped):
+    params = GenerationParams(prompt="a yellow square on a blue background", seed=0, steps=25, guidance=7.5,
+                              width=128, height=128, num_images=8)
+    readings = [classify(image) for image in generate(shipped, params).images]
+    right = sum((r.shape, r.colour, r.background) == ("square", "yellow", "blue") for r in readings)
+    assert right >= 6, readings
+
+
+def test_variation_turns_the_red_circle_green(shipped):
+    init = Image.open(EXAMPLES / "red_circle_on_blue.png")
+    params = GenerationParams(prompt="a green circle on a blue background", seed=0, steps=25, guidance=7.5,
+                              width=128, height=128, num_images=8, strength=0.6)
+    result = generate(shipped, params, init_image=init)
+    readings = [classify(image) for image in result.images]
+    assert result.steps_run == 15
+    assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 6, readings
