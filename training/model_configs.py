@@ -18,7 +18,10 @@ def make_vae() -> AutoencoderKL:
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
         block_out_channels=(16, 32, 64, 64),
-        layers_per_block=1, latent_channels=LATENT_CHANNELS, norm_num_groups=16,
+        # One normalisation group: with one channel per group (16 groups at 16
+        # channels) GroupNorm turns every flat colour region into zeros, and the
+        # decoder cannot paint flat colours back. These images are all flat colour.
+        layers_per_block=1, latent_channels=LATENT_CHANNELS, norm_num_groups=1,
         sample_size=128, mid_block_add_attention=False,
     )
 

@@ -1,6 +1,6 @@
 """Read back what a shapes image shows: background colour, shape colour, shape kind.
 
-Background: median of the border pixels. Shape: the pixels closer to the shape's
+Background: median of the pixels in a thin band along the border. Shape: the pixels closer to the shape's
 colour than to the background's. Kind: how much of its bounding box the shape
 fills (square ~1, circle ~0.79, triangle ~0.5, five-point star ~0.35).
 """
@@ -14,6 +14,7 @@ from training.shapes_data import PALETTE
 PALETTE_NAMES = list(PALETTE)
 PALETTE_RGB = np.array([PALETTE[name] for name in PALETTE_NAMES], dtype=float)
 FILL_THRESHOLDS = ((0.9, "square"), (0.64, "circle"), (0.42, "triangle"), (0.0, "star"))
+BORDER_BAND = (2, 5)  # pixels from the edge
 MIN_AREA = 0.01  # of the image: less than this is "no shape"
 
 
@@ -31,8 +32,10 @@ def nearest_colour(rgb) -> str:
 
 def classify(image: Image.Image) -> Reading:
     pixels = np.asarray(image.convert("RGB"), dtype=float)
-    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3),
-                             pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
+    # A band just inside the edge: the outermost pixels of a VAE decode carry padding artefacts.
+    a, b = BORDER_BAND
+    border = np.concatenate([pixels[a:b].reshape(-1, 3), pixels[-b:-a].reshape(-1, 3),
+                             pixels[:, a:b].reshape(-1, 3), pixels[:, -b:-a].reshape(-1, 3)])
     background = np.median(border, axis=0)
     distance_to_background = np.sqrt(((pixels - background) ** 2).sum(-1))
     rough = distance_to_background > 30

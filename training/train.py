@@ -25,6 +25,7 @@ from training import build_tokenizer, model_configs, shapes_data
 
 DATA_SEED = 0  # the latents' data set
 VAE_DATA_SEED = 1  # images seen by the VAE
+DECODER_LR = 5e-4
 DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "pndm"}
 
 
@@ -122,7 +123,7 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
     path = work / "decoder.pt"
     decoder_parts = [vae.decoder, vae.post_quant_conv]
     params = [p for part in decoder_parts for p in part.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=DECODER_LR, weight_decay=0.0)
     step = 0
     if path.exists():
         state = torch.load(path)
@@ -134,7 +135,7 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
     started = time.time()
     while step < steps:
         for group in optimizer.param_groups:
-            group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = DECODER_LR * 0.5 * (1 + math.cos(math.pi * step / steps))
         index = torch.randint(0, data["count"], (batch,), generator=generator)
         images = to_tensor(np.stack([np.asarray(shapes_data.sample(i, DATA_SEED)[0]) for i in index.tolist()]))
         mean, std = data["mean"][index], data["std"][index]
@@ -234,14 +235,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/shapes"))
     parser.add_argument("--out", type=Path, default=Path("assets/shapes-sd"))
-    parser.add_argument("--vae-steps", type=int, default=1000)
+    parser.add_argument("--vae-steps", type=int, default=800)
     parser.add_argument("--vae-batch", type=int, default=16)
     parser.add_argument("--images", type=int, default=12000)
-    parser.add_argument("--unet-steps", type=int, default=2500)
+    parser.add_argument("--unet-steps", type=int, default=2000)
     parser.add_argument("--unet-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--decoder-steps", type=int, default=1500)
+    parser.add_argument("--decoder-steps", type=int, default=3000)
     parser.add_argument("--decoder-batch", type=int, default=8)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
                         help="one stage (decoder and unet may run side by side, one thread each)")
