@@ -43,6 +43,37 @@ def save_checkpoint(path: Path, **state):
     tmp.replace(path)  # atomic: an interrupted save never corrupts the last checkpoint
 
 
+def resume(path: Path, optimizer, **modules) -> int:
+    """Load a stage's checkpoint if there is one; return the step it reached."""
+    if not path.exists():
+        return 0
+    state = torch.load(path)
+    for key, module in modules.items():
+        module.load_state_dict(state[key])
+    optimizer.load_state_dict(state["optimizer"])
+    return state["step"]
+
+
+def apply_gradients(loss, params, optimizer):
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+class Progress:
+    """Logs a stage's loss and seconds per step every `every` steps."""
+
+    def __init__(self, stage, steps, every=50):
+        self.stage, self.steps, self.every, self.started = stage, steps, every, time.time()
+
+    def __call__(self, step, loss):
+        if step % self.every == 0:
+            seconds = (time.time() - self.started) / self.every
+            log(f"{self.stage} step {step}/{self.steps} loss {loss.item():.4f} ({seconds:.2f}s/step)")
+            self.started = time.time()
+
+
 def ema_update(ema, model, decay):
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -53,16 +84,13 @@ def train_vae(work: Path, steps: int, batch: int):
     path = work / "vae.pt"
     vae = model_configs.make_vae()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
-    step = 0
-    if path.exists():
-        state = torch.load(path)
-        vae.load_state_dict(state["vae"]); optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    step = resume(path, optimizer, vae=vae)
     if step >= steps:
         return vae
     log(f"VAE: step {step} of {steps}")
     rng = np.random.default_rng(step)
     full_size_from = int(steps * 0.85)  # crops are 4x cheaper; finish on whole images
-    started = time.time()
+    progress = Progress("VAE", steps)
     while step < steps:
         lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in optimizer.param_groups:
@@ -76,13 +104,9 @@ def train_vae(work: Path, steps: int, batch: int):
         posterior = vae.encode(images).latent_dist
         decoded = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(decoded, images) + 0.5 * F.mse_loss(decoded, images) + 1e-6 * posterior.kl().mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step(); optimizer.zero_grad()
+        apply_gradients(loss, list(vae.parameters()), optimizer)
         step += 1
-        if step % 50 == 0:
-            log(f"VAE step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
-            started = time.time()
+        progress(step, loss)
         if step % 200 == 0 or step == steps:
             save_checkpoint(path, vae=vae.state_dict(), optimizer=optimizer.state_dict(), step=step)
     return vae
@@ -124,15 +148,12 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
     decoder_parts = [vae.decoder, vae.post_quant_conv]
     params = [p for part in decoder_parts for p in part.parameters()]
     optimizer = torch.optim.AdamW(params, lr=DECODER_LR, weight_decay=0.0)
-    step = 0
-    if path.exists():
-        state = torch.load(path)
-        vae.load_state_dict(state["vae"]); optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    step = resume(path, optimizer, vae=vae)
     if step >= steps:
         return vae
     log(f"decoder: step {step} of {steps}")
     generator = torch.Generator().manual_seed(3000 + step)
-    started = time.time()
+    progress = Progress("decoder", steps)
     while step < steps:
         for group in optimizer.param_groups:
             group["lr"] = DECODER_LR * 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -142,13 +163,9 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
         latents = mean + std * torch.randn(mean.shape, generator=generator)
         decoded = vae.decode(latents).sample
         loss = F.l1_loss(decoded, images) + F.mse_loss(decoded, images)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step(); optimizer.zero_grad()
+        apply_gradients(loss, params, optimizer)
         step += 1
-        if step % 50 == 0:
-            log(f"decoder step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
-            started = time.time()
+        progress(step, loss)
         if step % 100 == 0 or step == steps:
             save_checkpoint(path, vae=vae.state_dict(), optimizer=optimizer.state_dict(), step=step)
     return vae
@@ -160,12 +177,7 @@ def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
-    step = 0
-    if path.exists():
-        state = torch.load(path)
-        unet.load_state_dict(state["unet"]); text_encoder.load_state_dict(state["text_encoder"])
-        ema_unet.load_state_dict(state["ema_unet"]); ema_text.load_state_dict(state["ema_text"])
-        optimizer.load_state_dict(state["optimizer"]); step = state["step"]
+    step = resume(path, optimizer, unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
     if step >= steps:
         return ema_unet, ema_text
     log(f"UNet: step {step} of {steps}")
@@ -173,7 +185,7 @@ def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
     scenes = [shapes_data.ShapeScene(**s) for s in data["scenes"]]
     caption_rng = random.Random(1000 + step)
     generator = torch.Generator().manual_seed(2000 + step)
-    started = time.time()
+    progress = Progress("UNet", steps)
     unet.train(); text_encoder.train()
     while step < steps:
         warmup = min(1.0, (step + 1) / 200)
@@ -190,15 +202,11 @@ def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
         noisy = scheduler.add_noise(latents, noise, timesteps)
         prediction = unet(noisy, timesteps, encoder_hidden_states=text_encoder(ids)[0]).sample
         loss = F.mse_loss(prediction, noise)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step(); optimizer.zero_grad()
+        apply_gradients(loss, params, optimizer)
         step += 1
         decay = min(0.999, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay); ema_update(ema_text, text_encoder, decay)
-        if step % 50 == 0:
-            log(f"UNet step {step}/{steps} loss {loss.item():.4f} ({(time.time() - started) / 50:.2f}s/step)")
-            started = time.time()
+        progress(step, loss)
         if step % 200 == 0 or step == steps:
             save_checkpoint(path, unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
                             ema_unet=ema_unet.state_dict(), ema_text=ema_text.state_dict(),
@@ -265,7 +273,6 @@ def main():
             train_unet(args.work, tokenizer, data, args.unet_steps, args.unet_batch, args.lr)
     if args.only in (None, "export"):
         export(args.work, args.out, tokenizer)
-        return
 
 
 if __name__ == "__main__":
