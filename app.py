@@ -70,6 +70,9 @@ def build_demo(model_id: str) -> gr.Blocks:
                         preview = gr.Image(label="Emerging image", format="png", type="pil", height=256)
                         status_t2i = gr.Markdown()
                 gallery_t2i = gr.Gallery(label="Images", format="png", columns=8, height=300, preview=False, object_fit="contain", elem_id="gallery-txt2img")
+                gr.Examples(handlers.examples_for(model, "txt2img"), inputs=[prompt, negative, guidance],
+                            outputs=[preview, status_t2i, gallery_t2i], fn=handlers.txt2img_example,
+                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
                 send_t2i = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Guidance grid", id="grid"):
@@ -83,7 +86,11 @@ def build_demo(model_id: str) -> gr.Blocks:
                             stop_g = gr.Button("Stop", variant="stop")
                         status_g = gr.Markdown()
                     grid_image = gr.Image(label="Same seed, different guidance", format="png", type="pil")
-                gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height=200, preview=False, object_fit="contain", elem_id="gallery-grid")
+                gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height=200, preview=False,
+                                       object_fit="contain", elem_id="gallery-grid")
+                gr.Examples(handlers.examples_for(model, "grid"), inputs=[prompt_g, negative_g],
+                            outputs=[grid_image, gallery_g, status_g], fn=handlers.guidance_grid_example,
+                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
                 send_g = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Negative prompt", id="negative"):
@@ -100,6 +107,9 @@ def build_demo(model_id: str) -> gr.Blocks:
                 with gr.Row():
                     gallery_without = gr.Gallery(label="Without the negative prompt", format="png", columns=3)
                     gallery_with = gr.Gallery(label="With the negative prompt", format="png", columns=3, elem_id="gallery-negative")
+                gr.Examples(handlers.examples_for(model, "negative"), inputs=[prompt_n, negative_n],
+                            outputs=[gallery_without, gallery_with, status_n], fn=handlers.negative_prompt_example,
+                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
                 send_n = gr.Button("Send selected image (with negative) to image variation")
 
             with gr.Tab("Image variation", id="variation"):

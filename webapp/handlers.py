@@ -206,3 +206,39 @@ def send_to_variation(images, selected_index):
     path = item[0] if isinstance(item, (list, tuple)) else getattr(item, "image", item)
     path = getattr(path, "path", path)
     return Image.open(path), gr.Tabs(selected="variation")
+
+
+# Examples: the model's recommended settings, so a click shows what the model does best.
+SHAPES_EXAMPLES = {
+    "txt2img": [["a red circle on a blue background", "", 7.5], ["a yellow star on a black background", "", 7.5],
+                ["a white triangle on a green background", "", 7.5]],
+    "grid": [["a purple square on an orange background", ""], ["a blue star on a yellow background", ""]],
+    "negative": [["a circle", "red"], ["a star on a white background", "yellow"]],
+}
+SEED_ARTICLE_EXAMPLES = {  # the seed article's prompts, for real SD models
+    "txt2img": [["a photograph of an astronaut riding a horse on mars", "", 9.0]],
+    "grid": [["a watercolour painting of a lighthouse at dusk", ""]],
+    "negative": [["an astronaut on mars", "human, face"]],
+}
+
+
+def examples_for(model, tab):
+    return (SHAPES_EXAMPLES if model.known_words else SEED_ARTICLE_EXAMPLES)[tab]
+
+
+def _recommended():
+    d = slot.get().defaults
+    return LABELS.get(d["scheduler"], "PNDM"), d["steps"], 193, d["width"], d["height"], "manual CFG loop"
+
+
+def txt2img_example(prompt, negative_prompt, guidance, progress=gr.Progress()):
+    yield from txt2img(prompt, negative_prompt, guidance, 1, *_recommended(), 0, progress=progress)
+
+
+def guidance_grid_example(prompt, negative_prompt, progress=gr.Progress()):
+    yield from guidance_grid_tab(prompt, negative_prompt, DEFAULT_GRID, *_recommended(), progress=progress)
+
+
+def negative_prompt_example(prompt, negative_prompt, progress=gr.Progress()):
+    yield from negative_prompt_tab(prompt, negative_prompt, 9, slot.get().defaults["guidance"], *_recommended(),
+                                   progress=progress)
