@@ -250,7 +250,7 @@ def main():
     parser.add_argument("--unet-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--decoder-steps", type=int, default=3000)
+    parser.add_argument("--decoder-steps", type=int, default=1900)
     parser.add_argument("--decoder-batch", type=int, default=8)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
                         help="one stage (decoder and unet may run side by side, one thread each)")

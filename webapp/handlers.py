@@ -46,7 +46,11 @@ def make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps,
 
 
 def stream(run, preview_every: int, progress):
-    """Run `run(on_step)` in a thread; yield ("preview", image, text) items, then ("done", result)."""
+    """Run `run(model, on_step)` in a thread; yield [preview image, step text] lists, then the result.
+
+    Previews decode the scheduler's clean-image estimate (x0) where it gives one,
+    else the current latents, as the seed article does.
+    """
     model = slot.get()
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
