@@ -24,6 +24,12 @@ except ImportError:
         return fn
 
 
+def cached_examples(model, tab, inputs, outputs, fn):
+    """Prompt examples for the loaded model, run on first click and cached."""
+    return gr.Examples(handlers.examples_for(model, tab), inputs=inputs, outputs=outputs, fn=fn,
+                       cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
+
+
 def build_demo(model_id: str) -> gr.Blocks:
     handlers.slot = ModelSlot(model_id)
     model = handlers.slot.get()
@@ -69,10 +75,10 @@ def build_demo(model_id: str) -> gr.Blocks:
                     with gr.Column():
                         preview = gr.Image(label="Emerging image", format="png", type="pil", height=256)
                         status_t2i = gr.Markdown()
-                gallery_t2i = gr.Gallery(label="Images", format="png", columns=8, height=300, preview=False, object_fit="contain", elem_id="gallery-txt2img")
-                gr.Examples(handlers.examples_for(model, "txt2img"), inputs=[prompt, negative, guidance],
-                            outputs=[preview, status_t2i, gallery_t2i], fn=handlers.txt2img_example,
-                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
+                gallery_t2i = gr.Gallery(label="Images", format="png", columns=8, height=300, preview=False,
+                                         object_fit="contain", elem_id="gallery-txt2img")
+                cached_examples(model, "txt2img", [prompt, negative, guidance], [preview, status_t2i, gallery_t2i],
+                                handlers.txt2img_example)
                 send_t2i = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Guidance grid", id="grid"):
@@ -88,9 +94,8 @@ def build_demo(model_id: str) -> gr.Blocks:
                     grid_image = gr.Image(label="Same seed, different guidance", format="png", type="pil")
                 gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height=200, preview=False,
                                        object_fit="contain", elem_id="gallery-grid")
-                gr.Examples(handlers.examples_for(model, "grid"), inputs=[prompt_g, negative_g],
-                            outputs=[grid_image, gallery_g, status_g], fn=handlers.guidance_grid_example,
-                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
+                cached_examples(model, "grid", [prompt_g, negative_g], [grid_image, gallery_g, status_g],
+                                handlers.guidance_grid_example)
                 send_g = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Negative prompt", id="negative"):
@@ -107,9 +112,8 @@ def build_demo(model_id: str) -> gr.Blocks:
                 with gr.Row():
                     gallery_without = gr.Gallery(label="Without the negative prompt", format="png", columns=3)
                     gallery_with = gr.Gallery(label="With the negative prompt", format="png", columns=3, elem_id="gallery-negative")
-                gr.Examples(handlers.examples_for(model, "negative"), inputs=[prompt_n, negative_n],
-                            outputs=[gallery_without, gallery_with, status_n], fn=handlers.negative_prompt_example,
-                            cache_examples=True, cache_mode="lazy", label="Examples (cached on first use)")
+                cached_examples(model, "negative", [prompt_n, negative_n], [gallery_without, gallery_with, status_n],
+                                handlers.negative_prompt_example)
                 send_n = gr.Button("Send selected image (with negative) to image variation")
 
             with gr.Tab("Image variation", id="variation"):
