@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from diffusion_core import GenerationParams, generate, load_model
+from diffusion_core.schedulers import SCHEDULERS
 from training.shape_classifier import classify
 from training.shapes_data import COLOURS, SHAPES
 
@@ -78,9 +79,8 @@ def main():
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
-    scheduler = args.scheduler or {"PNDMScheduler": "pndm", "DDIMScheduler": "ddim", "EulerDiscreteScheduler": "euler",
-                                   "LMSDiscreteScheduler": "lms", "EulerAncestralDiscreteScheduler": "euler-a",
-                                   "DPMSolverMultistepScheduler": "dpm++2m"}[type(model.scheduler).__name__]
+    shipped = next(name for name, (cls, _) in SCHEDULERS.items() if type(model.scheduler) is cls)
+    scheduler = args.scheduler or shipped
     report = {"model": args.model, "samples": args.samples, "steps": args.steps, "scheduler": scheduler,
               "threads": torch.get_num_threads(), "adherence": {}}
     print(f"{args.samples} samples of full captions, 128x128, {args.steps} steps, scheduler {scheduler}")

@@ -115,8 +115,10 @@ def train_vae(work: Path, steps: int, batch: int):
 @torch.no_grad()
 def encode_dataset(work: Path, vae, count: int):
     path = work / "latents.pt"
-    if path.exists() and torch.load(path)["count"] == count:
-        return torch.load(path)
+    if path.exists():
+        data = torch.load(path)  # read once: it is the whole data set's latents
+        if data["count"] == count:
+            return data
     log(f"encoding {count} images")
     vae.eval()
     means, stds, scenes = [], [], []
