@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from diffusion_core import images as image_ops
-from diffusion_core import pipeline_engine, prompts, sampling, seeds
+from diffusion_core import prompts, sampling, seeds
 from diffusion_core.errors import InvalidRequest
 from diffusion_core.params import GenerationParams
 from diffusion_core.prompts import PromptInfo
@@ -94,8 +94,11 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
     unet, vae, device = model.unet, model.vae, model.device
     count = len(guidances)
     use_cfg = any(g != 1 for g in guidances)
-    text = prompts.encode(model.tokenizer, model.text_encoder, [params.prompt]).repeat(count, 1, 1)
-    uncond = prompts.encode(model.tokenizer, model.text_encoder, [params.negative_prompt]).repeat(count, 1, 1) if use_cfg else None
+    if use_cfg:  # prompt and negative prompt through the text encoder in one batch
+        text, uncond = prompts.encode(model.tokenizer, model.text_encoder,
+                                      [params.prompt, params.negative_prompt]).repeat_interleave(count, dim=0).chunk(2)
+    else:
+        text, uncond = prompts.encode(model.tokenizer, model.text_encoder, [params.prompt]).repeat(count, 1, 1), None
     scheduler.set_timesteps(params.steps, device=device)
     vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)  # 8 for SD
     latent_shape = (unet.config.in_channels, params.height // vae_scale, params.width // vae_scale)
@@ -123,6 +126,8 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
 
 def _pipeline(model, params, guidances, scheduler, generators, init_image, on_step):
     """Pipelines take one guidance value per call, so a grid is one call per value."""
+    from diffusion_core import pipeline_engine  # imports every auto pipeline: seconds, so only when asked
+
     images = []
     steps_run = params.steps
     if len(set(guidances)) == 1:

@@ -1,22 +1,17 @@
 """Scheduler names -> diffusers schedulers built from the model's own scheduler config."""
-from diffusers import (
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    LMSDiscreteScheduler,
-    PNDMScheduler,
-)
+import diffusers
 
 from diffusion_core.errors import InvalidRequest
 
+# diffusers class names, looked up when first used: importing the classes up front
+# pulls in scipy (LMS) and costs about a second of the app's cold start.
 SCHEDULERS = {
-    "pndm": (PNDMScheduler, "PNDM"),
-    "lms": (LMSDiscreteScheduler, "LMS"),
-    "ddim": (DDIMScheduler, "DDIM"),
-    "euler": (EulerDiscreteScheduler, "Euler"),
-    "euler-a": (EulerAncestralDiscreteScheduler, "Euler a"),
-    "dpm++2m": (DPMSolverMultistepScheduler, "DPM++ 2M"),
+    "pndm": ("PNDMScheduler", "PNDM"),
+    "lms": ("LMSDiscreteScheduler", "LMS"),
+    "ddim": ("DDIMScheduler", "DDIM"),
+    "euler": ("EulerDiscreteScheduler", "Euler"),
+    "euler-a": ("EulerAncestralDiscreteScheduler", "Euler a"),
+    "dpm++2m": ("DPMSolverMultistepScheduler", "DPM++ 2M"),
 }
 SCHEDULER_NAMES = tuple(SCHEDULERS)
 LABELS = {name: label for name, (_, label) in SCHEDULERS.items()}
@@ -33,7 +28,7 @@ def canonical_name(name: str) -> str:
 
 def make_scheduler(name: str, model_scheduler_config):
     """A fresh scheduler (they keep per-run state, so each request gets its own)."""
-    scheduler_class, _ = SCHEDULERS[canonical_name(name)]
+    scheduler_class = getattr(diffusers, SCHEDULERS[canonical_name(name)][0])
     scheduler = scheduler_class.from_config(model_scheduler_config)
     # diffusers' SD pipelines repair two legacy config values on construction
     # (SD latents are not in [-1, 1], so clipping them is wrong); do the same so

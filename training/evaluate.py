@@ -79,7 +79,7 @@ def main():
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
-    shipped = next(name for name, (cls, _) in SCHEDULERS.items() if type(model.scheduler) is cls)
+    shipped = next(name for name, (cls, _) in SCHEDULERS.items() if type(model.scheduler).__name__ == cls)
     scheduler = args.scheduler or shipped
     report = {"model": args.model, "samples": args.samples, "steps": args.steps, "scheduler": scheduler,
               "threads": torch.get_num_threads(), "adherence": {}}

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -139,30 +140,34 @@ def encode_dataset(work: Path, vae, count: int):
     return data
 
 
-def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
+def finetune_decoder(work: Path, vae, data, steps: int, batch: int, stage="decoder", on_means=False,
+                     start_from=None):
     """Train the decoder further on the frozen encoder's latents (as SD's ft-MSE VAE did).
 
     The latents the UNet learns from do not change, so this stage can run beside
-    the UNet's. It sharpens colours and image borders, which the short first
-    stage leaves rough.
+    the UNet's. Stage "decoder" decodes sampled latents (mean + std * noise) and
+    sharpens colours and image borders, which the short first stage leaves rough;
+    stage "decoder-sharp" decodes the posterior means, which the UNet's second
+    stage learns to generate, so edges need not be blurred over the sampling noise.
     """
-    path = work / "decoder.pt"
+    path = work / f"{stage}.pt"
     decoder_parts = [vae.decoder, vae.post_quant_conv]
     params = [p for part in decoder_parts for p in part.parameters()]
     optimizer = torch.optim.AdamW(params, lr=DECODER_LR, weight_decay=0.0)
     step = resume(path, optimizer, vae=vae)
+    if step == 0 and start_from is not None:
+        vae.load_state_dict(torch.load(work / f"{start_from}.pt")["vae"])
     if step >= steps:
         return vae
-    log(f"decoder: step {step} of {steps}")
+    log(f"{stage}: step {step} of {steps}")
     generator = torch.Generator().manual_seed(3000 + step)
-    progress = Progress("decoder", steps)
+    progress = Progress(stage, steps)
     while step < steps:
         for group in optimizer.param_groups:
-            group["lr"] = DECODER_LR * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = DECODER_LR * warmup(step, 100 if start_from else 0) * cosine(step, steps)
         index = torch.randint(0, data["count"], (batch,), generator=generator)
         images = to_tensor(np.stack([np.asarray(shapes_data.sample(i, DATA_SEED)[0]) for i in index.tolist()]))
-        mean, std = data["mean"][index], data["std"][index]
-        latents = mean + std * torch.randn(mean.shape, generator=generator)
+        latents = latent_batch(data, index, generator, on_means)
         decoded = vae.decode(latents).sample
         loss = F.l1_loss(decoded, images) + F.mse_loss(decoded, images)
         apply_gradients(loss, params, optimizer)
@@ -173,56 +178,95 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int):
     return vae
 
 
-def train_unet(work: Path, tokenizer, data, steps: int, batch: int, lr: float):
-    path = work / "unet.pt"
+def latent_batch(data, index, generator, on_means):
+    """Unscaled latents of these data set images: posterior means, or samples around them."""
+    mean = data["mean"][index]
+    return mean if on_means else mean + data["std"][index] * torch.randn(mean.shape, generator=generator)
+
+
+def warmup(step, steps):
+    return min(1.0, (step + 1) / steps) if steps else 1.0
+
+
+def cosine(step, steps):
+    return 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
+@dataclass(frozen=True)
+class UNetStage:
+    """One stage of UNet + text encoder training; later stages start from an earlier one's weights."""
+    name: str
+    steps: int
+    lr: float
+    warmup_steps: int = 200
+    # Offset noise (as diffusers' train_text_to_image --noise_offset): SD's schedule leaves ~7 % of the
+    # signal at t=999, so the mean of each latent channel (here: the background colour) leaks through
+    # the noisiest step and the model learns to read it from the starting noise instead of the prompt.
+    # A random per-channel offset on the noise hides it, so the prompt has to decide the background.
+    noise_offset: float = 0.0
+    snr_gamma: float | None = None  # min-SNR loss weighting (Hang et al. 2023): faster convergence
+    on_means: bool = False  # learn the posterior means (what the sharpened decoder expects)
+    start_from: str | None = None
+
+
+def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int):
+    path = work / f"{stage.name}.pt"
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
     params = list(unet.parameters()) + list(text_encoder.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
-    step = resume(path, optimizer, unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
-    if step >= steps:
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=1e-2)
+    modules = dict(unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
+    step = resume(path, optimizer, **modules)
+    if step == 0 and stage.start_from is not None:
+        earlier = torch.load(work / f"{stage.start_from}.pt")
+        for key, module in modules.items():
+            module.load_state_dict(earlier[key])
+    if step >= stage.steps:
         return ema_unet, ema_text
-    log(f"UNet: step {step} of {steps}")
+    log(f"{stage.name}: step {step} of {stage.steps}")
     scheduler = model_configs.make_training_scheduler()
+    snr = scheduler.alphas_cumprod / (1 - scheduler.alphas_cumprod)
     scenes = [shapes_data.ShapeScene(**s) for s in data["scenes"]]
     caption_rng = random.Random(1000 + step)
     generator = torch.Generator().manual_seed(2000 + step)
-    progress = Progress("UNet", steps)
+    progress = Progress(stage.name, stage.steps)
     unet.train(); text_encoder.train()
-    while step < steps:
-        warmup = min(1.0, (step + 1) / 200)
+    while step < stage.steps:
         for group in optimizer.param_groups:
-            group["lr"] = lr * warmup * 0.5 * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = stage.lr * warmup(step, stage.warmup_steps) * cosine(step, stage.steps)
         index = torch.randint(0, data["count"], (batch,), generator=generator)
         captions = [shapes_data.random_caption(scenes[i], caption_rng) for i in index.tolist()]
         ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
                         truncation=True, return_tensors="pt").input_ids
-        latents = data["mean"][index] + data["std"][index] * torch.randn(data["mean"][index].shape, generator=generator)
-        latents = latents * data["scaling_factor"]
+        latents = latent_batch(data, index, generator, stage.on_means) * data["scaling_factor"]
         noise = torch.randn(latents.shape, generator=generator)
+        if stage.noise_offset:
+            noise = noise + stage.noise_offset * torch.randn(batch, latents.shape[1], 1, 1, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
         noisy = scheduler.add_noise(latents, noise, timesteps)
         prediction = unet(noisy, timesteps, encoder_hidden_states=text_encoder(ids)[0]).sample
-        loss = F.mse_loss(prediction, noise)
+        loss_per_image = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
+        if stage.snr_gamma:
+            # ε-prediction form: weight min(SNR, γ) / SNR
+            loss_per_image = loss_per_image * snr[timesteps].clamp(max=stage.snr_gamma) / snr[timesteps]
+        loss = loss_per_image.mean()
         apply_gradients(loss, params, optimizer)
         step += 1
         decay = min(0.999, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay); ema_update(ema_text, text_encoder, decay)
         progress(step, loss)
-        if step % 200 == 0 or step == steps:
-            save_checkpoint(path, unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
-                            ema_unet=ema_unet.state_dict(), ema_text=ema_text.state_dict(),
+        if step % 100 == 0 or step == stage.steps:
+            save_checkpoint(path, **{key: module.state_dict() for key, module in modules.items()},
                             optimizer=optimizer.state_dict(), step=step)
     return ema_unet, ema_text
 
 
-def export(work: Path, out: Path, tokenizer):
+def export(work: Path, out: Path, tokenizer, decoder_stage: str, unet_stage: str):
     vae = model_configs.make_vae()
-    vae_file = work / "decoder.pt" if (work / "decoder.pt").exists() else work / "vae.pt"
-    vae.load_state_dict(torch.load(vae_file)["vae"])
+    vae.load_state_dict(torch.load(work / f"{decoder_stage}.pt")["vae"])
     data = torch.load(work / "latents.pt")
     vae.register_to_config(scaling_factor=data["scaling_factor"])
-    state = torch.load(work / "unet.pt")
+    state = torch.load(work / f"{unet_stage}.pt")
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
     unet.load_state_dict(state["ema_unet"]); text_encoder.load_state_dict(state["ema_text"])
     pipe = StableDiffusionPipeline(
@@ -237,8 +281,16 @@ def export(work: Path, out: Path, tokenizer):
     (out / "generation_defaults.json").write_text(json.dumps(
         {**DEFAULTS, "known_words": {"shapes": list(shapes_data.SHAPES), "colours": list(shapes_data.COLOURS),
                                      "other": ["a", "on", "background"]},
-         "trained_steps": state["step"]}, indent=2) + "\n")
-    log(f"exported step {state['step']} to {out}")
+         "trained_steps": {"decoder": decoder_stage, "unet": f"{unet_stage} step {state['step']}"}}, indent=2) + "\n")
+    log(f"exported {decoder_stage} and {unet_stage} (step {state['step']}) to {out}")
+
+
+def unet_stages(args):
+    return [
+        UNetStage("unet", args.unet_steps, lr=1e-3),
+        UNetStage("unet-offset", args.unet_offset_steps, lr=5e-4, warmup_steps=100, noise_offset=0.15,
+                  snr_gamma=5.0, on_means=True, start_from="unet"),
+    ]
 
 
 def main():
@@ -248,12 +300,13 @@ def main():
     parser.add_argument("--vae-steps", type=int, default=800)
     parser.add_argument("--vae-batch", type=int, default=16)
     parser.add_argument("--images", type=int, default=12000)
-    parser.add_argument("--unet-steps", type=int, default=2000)
-    parser.add_argument("--unet-batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--decoder-steps", type=int, default=1900)
+    parser.add_argument("--sharp-decoder-steps", type=int, default=2500)
     parser.add_argument("--decoder-batch", type=int, default=8)
+    parser.add_argument("--unet-steps", type=int, default=2000)
+    parser.add_argument("--unet-offset-steps", type=int, default=3000)
+    parser.add_argument("--unet-batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
                         help="one stage (decoder and unet may run side by side, one thread each)")
     args = parser.parse_args()
@@ -271,10 +324,13 @@ def main():
         data = encode_dataset(args.work, vae, args.images)
         if args.only in (None, "decoder"):
             finetune_decoder(args.work, vae, data, args.decoder_steps, args.decoder_batch)
+            finetune_decoder(args.work, vae, data, args.sharp_decoder_steps, args.decoder_batch,
+                             stage="decoder-sharp", on_means=True, start_from="decoder")
         if args.only in (None, "unet"):
-            train_unet(args.work, tokenizer, data, args.unet_steps, args.unet_batch, args.lr)
+            for stage in unet_stages(args):
+                train_unet(args.work, tokenizer, data, stage, args.unet_batch)
     if args.only in (None, "export"):
-        export(args.work, args.out, tokenizer)
+        export(args.work, args.out, tokenizer, decoder_stage="decoder-sharp", unet_stage=unet_stages(args)[-1].name)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from webapp.model_slot import ModelSlot, describe
 
 log = logging.getLogger("app")
 ENGINES = {"manual CFG loop": "manual", "diffusers pipeline": "pipeline"}
+ENGINE_LABELS = {value: label for label, value in ENGINES.items()}
 SCHEDULER_CHOICES = list(LABELS.values())
 DEFAULT_GRID = "0.25, 0.5, 1, 2, 4, 6, 8, 10, 20"
 
@@ -177,7 +178,7 @@ def restore_from_png(file_path):
         p = GenerationParams.from_png_text(text)
     except (InvalidRequest, ValueError):
         raise gr.Error("This image's parameters text could not be read.") from None
-    engine = next(label for label, value in ENGINES.items() if value == p.engine) if p.engine in ENGINES.values() else "manual CFG loop"
+    engine = ENGINE_LABELS.get(p.engine, "manual CFG loop")
     strength = p.strength if p.strength is not None else gr.skip()
     return (p.prompt, p.negative_prompt, p.guidance, LABELS[p.scheduler], p.steps, p.seed, p.width, p.height, engine,
             strength, f"Restored settings of seed {p.seed} ({p.model or 'unknown model'}).")
