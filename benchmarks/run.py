@@ -1,7 +1,7 @@
 """Benchmarks: manual loop vs diffusers pipeline, batched grid, shipped-model speed, cold start,
 CPU options, and (where CUDA exists) a GPU section. Prints a table and writes JSON.
 
-    python -m benchmarks.run [--repeats 5] [--json benchmarks/results.json] [--skip cold-start,cpu-options]
+    python -m benchmarks.run [--repeats 5] [--json benchmarks/results.json] [--skip sd15,cold-start,cpu-options,sd15-compile]
 
 These machines are noisy: every ratio is measured side by side in the same run,
 alternating the two sides, and reported as the median of per-pair ratios.
@@ -111,7 +111,7 @@ def cold_start():
     return {"seconds_to_serving": ready, "seconds_to_first_image": seconds, "server_rss_mb": peak / 2**20}
 
 
-def cpu_options(model_dir, params, repeats):
+def cpu_options(model_dir, params, repeats, try_compile=True):
     """Each option against the default, side by side; image change in 1/255 units."""
     import numpy as np
     results = {}
@@ -135,6 +135,9 @@ def cpu_options(model_dir, params, repeats):
     cl_model.vae.to(memory_format=torch.channels_last)
     option("channels_last", cl_model)
     option("bf16 weights", load_model(model_dir, device="cpu", bf16_on_cpu=True))
+    if not try_compile:
+        results["torch.compile unet"] = {"error": "skipped (--skip compile)"}
+        return results
     compiled = load_model(model_dir, device="cpu")
     compiled.components["unet"] = torch.compile(compiled.unet)
     try:
@@ -170,16 +173,29 @@ def gpu_section(sd15_dir):
     return results
 
 
+class Report(dict):
+    """Writes itself to disk after every section, so a long run that fails late keeps what it measured."""
+
+    def __init__(self, path: Path, **items):
+        super().__init__(**items)
+        self.path = path
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"{key}: {json.dumps(value)}", flush=True)
+        self.path.write_text(json.dumps(self, indent=2) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
-    parser.add_argument("--skip", default="", help="comma-separated: sd15, cold-start, cpu-options")
+    parser.add_argument("--skip", default="", help="comma-separated: sd15, cold-start, cpu-options, sd15-compile")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     shipped_dir = str(ROOT / "assets" / "shapes-sd")
-    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                         f"torch {torch.__version__}, {torch.get_num_threads()} threads"}
+    report = Report(args.json, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                                       f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     shipped = load_model(shipped_dir, device="cpu")
     small = GenerationParams(prompt="a red circle on a blue background", seed=1, steps=25, guidance=7.5,
                              width=128, height=128)
@@ -201,7 +217,8 @@ def main():
             report["sd1.5 arch: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(
                 sd15, replace(medium, steps=2), 1)
             if "cpu-options" not in skip:
-                report["cpu options, sd1.5 arch"] = cpu_options(sd15_dir, replace(medium, steps=2), 1)
+                report["cpu options, sd1.5 arch"] = cpu_options(sd15_dir, replace(medium, steps=2), 1,
+                                                                try_compile="sd15-compile" not in skip)
             if torch.cuda.is_available():
                 report["gpu"] = gpu_section(sd15_dir)
             else:
@@ -209,7 +226,6 @@ def main():
     if "cold-start" not in skip:
         report["cold start"] = cold_start()
     print(json.dumps(report, indent=2))
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
