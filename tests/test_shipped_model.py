@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from diffusion_core import DEFAULT_MODEL, GenerationParams, generate, load_model
 from training.shape_classifier import classify
@@ -54,11 +54,13 @@ def test_variation_runs_the_last_strength_part_of_the_schedule(shipped):
     assert result.steps_run == 15 and result.images[0].size == (128, 128)
 
 
-def test_classifier_reads_clean_renders_at_least_99_percent():
+@pytest.mark.parametrize("blur", [0, 2], ids=["clean", "blurred"])
+def test_classifier_reads_renders_at_least_99_percent(blur):
+    """Clean renders, and renders blurred like a VAE's soft edges (Gaussian, radius 2 px)."""
     right = 0
     for i in range(300):
         image, _, scene = sample(i, seed=12345)
-        reading = classify(image)
+        reading = classify(image.filter(ImageFilter.GaussianBlur(blur)) if blur else image)
         right += (reading.shape, reading.colour, reading.background) == (scene.shape, scene.colour, scene.background)
     assert right / 300 >= 0.99
 
@@ -71,19 +73,19 @@ def test_the_prompt_not_the_seed_sets_the_background(shipped):
     for background in colours:
         shape_colour = "white" if background != "white" else "black"
         params = GenerationParams(prompt=f"a {shape_colour} circle on a {background} background", seed=7, steps=25,
-                                  guidance=7.5, width=128, height=128)
+                                  guidance=shipped.defaults["guidance"], width=128, height=128)
         readings.append(classify(generate(shipped, params).images[0]).background)
     assert sum(r == c for r, c in zip(readings, colours)) >= 7, readings
 
 
 UNDERTRAINED = pytest.mark.xfail(
-    reason="issue 3: the shipped model (2 000 UNet steps on CPU) misses its adherence targets; see its model card",
-    strict=False)
+    reason="issue 3: the shipped model keeps the init image's shape colour at strength 0.6 "
+           "(variation target 90 %, measured 0-2 %); see its model card", strict=False)
 
 
-@UNDERTRAINED
 def test_the_shipped_model_follows_a_prompt(shipped):
-    params = GenerationParams(prompt="a yellow square on a blue background", seed=0, steps=25, guidance=7.5,
+    params = GenerationParams(prompt="a yellow square on a blue background", seed=0, steps=25,
+                              guidance=shipped.defaults["guidance"],
                               width=128, height=128, num_images=8)
     readings = [classify(image) for image in generate(shipped, params).images]
     right = sum((r.shape, r.colour, r.background) == ("square", "yellow", "blue") for r in readings)
@@ -93,8 +95,8 @@ def test_the_shipped_model_follows_a_prompt(shipped):
 @UNDERTRAINED
 def test_variation_turns_the_red_circle_green(shipped):
     init = Image.open(EXAMPLES / "red_circle_on_blue.png")
-    params = GenerationParams(prompt="a green circle on a blue background", seed=0, steps=25, guidance=7.5,
-                              width=128, height=128, num_images=8, strength=0.6)
+    params = GenerationParams(prompt="a green circle on a blue background", seed=0, steps=25,
+                              guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8, strength=0.6)
     result = generate(shipped, params, init_image=init)
     readings = [classify(image) for image in result.images]
     assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 6, readings

@@ -76,6 +76,8 @@ def main():
     parser.add_argument("--guidance", type=float, nargs="+", default=[7.5, 1.0])
     parser.add_argument("--scheduler", default=None, help="default: the one shipped in the model folder")
     parser.add_argument("--check-samples", type=int, default=64, help="images for the negative and variation checks")
+    parser.add_argument("--check-guidance", type=float, nargs="+", default=None,
+                        help="guidance values for the negative and variation checks (default: the first --guidance)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
@@ -92,13 +94,16 @@ def main():
         report["adherence"][str(guidance)] = scores
         print(f"| {guidance:g} | {scores['shape']:.1%} | {scores['colour']:.1%} | {scores['background']:.1%} "
               f"| {scores['all']:.1%} | {time.time() - started:.0f} |", flush=True)
-    main_guidance = args.guidance[0]
-    report["negative"] = negative_check(model, main_guidance, args.check_samples, args.steps, scheduler)
-    print(f"negative prompt: 'a circle' + negative 'red' -> red shape in {report['negative']['red_with_negative']:.1%} "
-          f"(without the negative: {report['negative']['red_without_negative']:.1%})")
-    report["variation"] = variation_check(model, main_guidance, args.check_samples, args.steps, scheduler)
-    print(f"variation: red circle on blue, 'a green circle on a blue background', strength 0.6 -> "
-          f"green circle on blue in {report['variation']['green_circle_on_blue']:.1%}")
+    report["negative"], report["variation"] = {}, {}
+    for guidance in args.check_guidance or args.guidance[:1]:
+        negative = negative_check(model, guidance, args.check_samples, args.steps, scheduler)
+        report["negative"][str(guidance)] = negative
+        print(f"guidance {guidance:g}, negative prompt: 'a circle' + negative 'red' -> red shape in "
+              f"{negative['red_with_negative']:.1%} (without the negative: {negative['red_without_negative']:.1%})")
+        variation = variation_check(model, guidance, args.check_samples, args.steps, scheduler)
+        report["variation"][str(guidance)] = variation
+        print(f"guidance {guidance:g}, variation: red circle on blue, 'a green circle on a blue background', "
+              f"strength 0.6 -> green circle on blue in {variation['green_circle_on_blue']:.1%}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

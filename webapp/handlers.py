@@ -215,8 +215,8 @@ def send_to_variation(images, selected_index):
 
 # Examples: the model's recommended settings, so a click shows what the model does best.
 SHAPES_EXAMPLES = {
-    "txt2img": [["a red circle on a blue background", "", 7.5], ["a yellow star on a black background", "", 7.5],
-                ["a white triangle on a green background", "", 7.5]],
+    "txt2img": [["a red circle on a blue background", "", 3.0], ["a yellow star on a black background", "", 3.0],
+                ["a white triangle on a green background", "", 3.0]],
     "grid": [["a purple square on an orange background", ""], ["a blue star on a yellow background", ""]],
     "negative": [["a circle", "red"], ["a star on a white background", "yellow"]],
 }
