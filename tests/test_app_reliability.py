@@ -45,6 +45,7 @@ def test_sixteen_concurrent_users_each_get_their_own_image(server, capsys):
     for seed, image in zip(seeds, images):
         assert GenerationParams.from_png_text(image.info["parameters"]).seed == seed
         expected = generate(model, GenerationParams(prompt="a blue star on a white background", seed=seed, steps=8,
+                                                    guidance=model.defaults["guidance"],  # the API's default
                                                     width=128, height=128)).images[0]
         assert np.abs(np.asarray(image, np.int16) - np.asarray(expected, np.int16)).max() <= 1
     rss_after = server_rss_mb(server)
