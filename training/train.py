@@ -44,9 +44,14 @@ def save_checkpoint(path: Path, **state):
     tmp.replace(path)  # atomic: an interrupted save never corrupts the last checkpoint
 
 
-def resume(path: Path, optimizer, **modules) -> int:
-    """Load a stage's checkpoint if there is one; return the step it reached."""
+def resume(path: Path, optimizer, start_from: Path | None = None, **modules) -> int:
+    """Load a stage's checkpoint if there is one and return the step it reached; a stage that has
+    not started yet takes its modules' weights from an earlier stage's checkpoint, if given."""
     if not path.exists():
+        if start_from is not None:
+            earlier = torch.load(start_from)
+            for key, module in modules.items():
+                module.load_state_dict(earlier[key])
         return 0
     state = torch.load(path)
     for key, module in modules.items():
@@ -93,7 +98,7 @@ def train_vae(work: Path, steps: int, batch: int):
     full_size_from = int(steps * 0.85)  # crops are 4x cheaper; finish on whole images
     progress = Progress("VAE", steps)
     while step < steps:
-        lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        lr = 2e-3 * cosine(step, steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         if step < full_size_from:
@@ -154,9 +159,7 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int, stage="decod
     decoder_parts = [vae.decoder, vae.post_quant_conv]
     params = [p for part in decoder_parts for p in part.parameters()]
     optimizer = torch.optim.AdamW(params, lr=DECODER_LR, weight_decay=0.0)
-    step = resume(path, optimizer, vae=vae)
-    if step == 0 and start_from is not None:
-        vae.load_state_dict(torch.load(work / f"{start_from}.pt")["vae"])
+    step = resume(path, optimizer, start_from=start_from and work / f"{start_from}.pt", vae=vae)
     if step >= steps:
         return vae
     log(f"{stage}: step {step} of {steps}")
@@ -216,11 +219,7 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int):
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=1e-2)
     modules = dict(unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
-    step = resume(path, optimizer, **modules)
-    if step == 0 and stage.start_from is not None:
-        earlier = torch.load(work / f"{stage.start_from}.pt")
-        for key, module in modules.items():
-            module.load_state_dict(earlier[key])
+    step = resume(path, optimizer, start_from=stage.start_from and work / f"{stage.start_from}.pt", **modules)
     if step >= stage.steps:
         return ema_unet, ema_text
     log(f"{stage.name}: step {step} of {stage.steps}")
