@@ -10,6 +10,7 @@ import gradio as gr
 
 from diffusion_core import DEFAULT_MODEL
 from diffusion_core.models import PROJECT_ROOT
+from diffusion_core.schedulers import LABELS
 from webapp import handlers
 from webapp.model_slot import ModelSlot, describe
 
@@ -46,7 +47,7 @@ def build_demo(model_id: str) -> gr.Blocks:
                                        label="Model (hub id or folder under assets/)", scale=3)
                 load_button = gr.Button("Load model", scale=1)
             with gr.Row():
-                scheduler = gr.Dropdown(handlers.SCHEDULER_CHOICES, value="PNDM", label="Scheduler")
+                scheduler = gr.Dropdown(handlers.SCHEDULER_CHOICES, value=LABELS[d["scheduler"]], label="Scheduler")
                 steps = gr.Slider(1, 200, value=d["steps"], step=1, label="Steps")
                 seed = gr.Number(193, precision=0, label="Seed", minimum=0)
                 randomize = gr.Button("Random seed", size="sm")

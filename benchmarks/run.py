@@ -1,7 +1,7 @@
 """Benchmarks: manual loop vs diffusers pipeline, batched grid, shipped-model speed, cold start,
 CPU options, and (where CUDA exists) a GPU section. Prints a table and writes JSON.
 
-    python -m benchmarks.run [--repeats 5] [--json benchmarks/results.json] [--skip sd15,cold-start,cpu-options,sd15-compile]
+    python -m benchmarks.run [--repeats 5] [--json benchmarks/results.json] [--skip shipped,sd15,gpu,cold-start,cpu-options,sd15-compile,sd15-bf16] [--update]
 
 These machines are noisy: every ratio is measured side by side in the same run,
 alternating the two sides, and reported as the median of per-pair ratios.
@@ -111,7 +111,7 @@ def cold_start():
     return {"seconds_to_serving": ready, "seconds_to_first_image": seconds, "server_rss_mb": peak / 2**20}
 
 
-def cpu_options(model_dir, params, repeats, try_compile=True):
+def cpu_options(model_dir, params, repeats, try_compile=True, try_bf16=True):
     """Each option against the default, side by side; image change in 1/255 units."""
     import numpy as np
     results = {}
@@ -134,9 +134,12 @@ def cpu_options(model_dir, params, repeats, try_compile=True):
     cl_model.unet.to(memory_format=torch.channels_last)
     cl_model.vae.to(memory_format=torch.channels_last)
     option("channels_last", cl_model)
-    option("bf16 weights", load_model(model_dir, device="cpu", bf16_on_cpu=True))
+    if try_bf16:
+        option("bf16 weights", load_model(model_dir, device="cpu", bf16_on_cpu=True))
+    else:
+        results["bf16 weights"] = {"error": "skipped (--skip sd15-bf16)"}
     if not try_compile:
-        results["torch.compile unet"] = {"error": "skipped (--skip compile)"}
+        results["torch.compile unet"] = {"error": "skipped (--skip sd15-compile)"}
         return results
     compiled = load_model(model_dir, device="cpu")
     compiled.components["unet"] = torch.compile(compiled.unet)
@@ -147,38 +150,61 @@ def cpu_options(model_dir, params, repeats, try_compile=True):
     return results
 
 
-def gpu_section(sd15_dir):
+def gpu_section(model_dir, steps=50, size=512, device="cuda"):
     results = {}
     for dtype_name in ("fp16", "bf16"):
-        model = load_model(sd15_dir, device="cuda")
+        model = load_model(model_dir, device=device)
         dtype = torch.float16 if dtype_name == "fp16" else torch.bfloat16
         for part in ("unet", "vae", "text_encoder"):
             model.components[part].to(dtype)
         model.dtype = dtype
-        params = GenerationParams(prompt="an astronaut on mars", seed=0, steps=50, guidance=7.5, width=512, height=512)
+        params = GenerationParams(prompt="an astronaut on mars", seed=0, steps=steps, guidance=7.5, width=size, height=size)
         for compile_unet in (False, True):
             if compile_unet:
-                model.components["unet"] = torch.compile(model.unet, mode="max-autotune-no-cudagraphs")
+                model.components["unet"] = torch.compile(model.unet)
             for engine in ("manual", "pipeline"):
-                run = lambda: generate(model, replace(params, engine=engine))
+                stamps = []
+
+                def on_step(step):  # it/s of the denoising loop alone, as public figures count it
+                    torch.cuda.synchronize()
+                    stamps.append(time.perf_counter())
+
+                run = lambda: generate(model, replace(params, engine=engine), on_step=on_step)
                 run(); torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
-                times = []
+                times, rates = [], []
                 for _ in range(3):
+                    stamps.clear()
                     torch.cuda.synchronize(); t = timed(run); torch.cuda.synchronize(); times.append(t)
-                seconds = statistics.median(times)
+                    rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
                 results[f"{dtype_name} {'compiled' if compile_unet else 'eager'} {engine}"] = {
-                    "seconds": seconds, "it_per_s": 50 / seconds,
+                    "seconds_per_image": statistics.median(times), "it_per_s": statistics.median(rates),
                     "peak_gb": torch.cuda.max_memory_allocated() / 2**30}
     return results
+
+
+def sd15_cpu_sections(report, sd15_dir, repeats, skip):
+    sd15 = load_model(sd15_dir, device="cpu")
+    medium = GenerationParams(prompt="an astronaut riding a horse", seed=1, steps=4, guidance=7.5,
+                              width=256, height=256)
+    report["sd1.5 arch: manual vs pipeline (256², 4 steps)"] = engines(sd15, medium, max(3, repeats // 2))
+    report["sd1.5 arch: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(
+        sd15, replace(medium, steps=2), 1)
+    if "cpu-options" not in skip:
+        report["cpu options, sd1.5 arch"] = cpu_options(sd15_dir, replace(medium, steps=2), 1,
+                                                        try_compile="sd15-compile" not in skip,
+                                                        try_bf16="sd15-bf16" not in skip)
 
 
 class Report(dict):
     """Writes itself to disk after every section, so a long run that fails late keeps what it measured."""
 
-    def __init__(self, path: Path, **items):
-        super().__init__(**items)
+    def __init__(self, path: Path, update: bool, **items):
+        # --update keeps the sections of an earlier run that this run skips.
+        super().__init__(json.loads(path.read_text()) if update and path.is_file() else {})
         self.path = path
+        for key, value in items.items():
+            self[key] = value
 
     def __setitem__(self, key, value):
         super().__setitem__(key, value)
@@ -190,39 +216,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
-    parser.add_argument("--skip", default="", help="comma-separated: sd15, cold-start, cpu-options, sd15-compile")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: shipped, sd15, gpu, cold-start, cpu-options, sd15-compile, sd15-bf16")
+    parser.add_argument("--update", action="store_true", help="keep the earlier sections in --json this run skips")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     shipped_dir = str(ROOT / "assets" / "shapes-sd")
-    report = Report(args.json, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    report = Report(args.json, args.update, machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                                        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    shipped = load_model(shipped_dir, device="cpu")
     small = GenerationParams(prompt="a red circle on a blue background", seed=1, steps=25, guidance=7.5,
                              width=128, height=128)
-    report["shipped: manual vs pipeline (128², 25 steps)"] = engines(shipped, small, args.repeats)
-    report["shipped: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(shipped, small, args.repeats)
-    one = statistics.median(timed(lambda: generate(shipped, small)) for _ in range(args.repeats))
-    nine = statistics.median(timed(lambda: generate(shipped, replace(small, num_images=9))) for _ in range(3))
-    report["shipped: 1 image, 25 steps with CFG"] = {"seconds": one, "goal_s": 0.5}
-    report["shipped: batch of 9"] = {"images_per_s": 9 / nine}
-    if "cpu-options" not in skip:
-        report["cpu options, shipped"] = cpu_options(shipped_dir, small, args.repeats)
-    if "sd15" not in skip:
+    if "shipped" not in skip:
+        shipped = load_model(shipped_dir, device="cpu")
+        report["shipped: manual vs pipeline (128², 25 steps)"] = engines(shipped, small, args.repeats)
+        report["shipped: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(shipped, small, args.repeats)
+        one = statistics.median(timed(lambda: generate(shipped, small)) for _ in range(args.repeats))
+        nine = statistics.median(timed(lambda: generate(shipped, replace(small, num_images=9))) for _ in range(3))
+        report["shipped: 1 image, 25 steps with CFG"] = {"seconds": one, "goal_s": 0.5}
+        report["shipped: batch of 9"] = {"images_per_s": 9 / nine}
+        if "cpu-options" not in skip:
+            report["cpu options, shipped"] = cpu_options(shipped_dir, small, args.repeats)
+    if not {"sd15", "gpu"} <= skip:
         with tempfile.TemporaryDirectory() as folder:
             sd15_dir = str(build_sd15_architecture(Path(folder) / "sd15"))
-            sd15 = load_model(sd15_dir, device="cpu")
-            medium = GenerationParams(prompt="an astronaut riding a horse", seed=1, steps=4, guidance=7.5,
-                                      width=256, height=256)
-            report["sd1.5 arch: manual vs pipeline (256², 4 steps)"] = engines(sd15, medium, max(3, args.repeats // 2))
-            report["sd1.5 arch: batched 9-value grid vs 9 pipeline calls"] = grid_vs_sequential(
-                sd15, replace(medium, steps=2), 1)
-            if "cpu-options" not in skip:
-                report["cpu options, sd1.5 arch"] = cpu_options(sd15_dir, replace(medium, steps=2), 1,
-                                                                try_compile="sd15-compile" not in skip)
-            if torch.cuda.is_available():
-                report["gpu"] = gpu_section(sd15_dir)
-            else:
-                report["gpu"] = "not run: no CUDA device on this machine"
+            if "sd15" not in skip:
+                sd15_cpu_sections(report, sd15_dir, args.repeats, skip)
+            if "gpu" not in skip:
+                report["gpu"] = gpu_section(sd15_dir) if torch.cuda.is_available() else "not run: no CUDA device"
     if "cold-start" not in skip:
         report["cold start"] = cold_start()
     print(json.dumps(report, indent=2))

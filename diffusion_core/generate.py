@@ -50,7 +50,8 @@ def guidance_grid(model, params: GenerationParams, guidances=SEED_GRID,
 
 
 def _checked(model, params: GenerationParams, init_image) -> GenerationParams:
-    params = replace(params, model=params.model or model.name).validated()
+    params = replace(params, model=params.model or model.name,
+                     scheduler=params.scheduler or model.defaults["scheduler"]).validated()
     if init_image is not None and params.strength is None:
         params = replace(params, strength=0.6)
     if init_image is None and params.strength is not None:

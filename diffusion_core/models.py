@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from diffusion_core.errors import ModelLoadError
+from diffusion_core.schedulers import name_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = str(PROJECT_ROOT / "assets" / "shapes-sd")
@@ -130,6 +131,7 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
         if isinstance(module, torch.nn.Module):  # inference only
             module.eval().requires_grad_(False)
     defaults, known_words = dict(SD_DEFAULTS), None
+    defaults["scheduler"] = name_of(pipe.scheduler) or defaults["scheduler"]  # the model's own choice
     defaults_file = Path(source) / "generation_defaults.json"
     if defaults_file.is_file():
         recorded = json.loads(defaults_file.read_text())

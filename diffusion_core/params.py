@@ -21,7 +21,7 @@ class GenerationParams:
     seed: int = 0
     steps: int = 25
     guidance: float = 7.5
-    scheduler: str = "pndm"
+    scheduler: str | None = None  # None: the model's own (its folder's scheduler, or generation_defaults.json)
     width: int = 512
     height: int = 512
     num_images: int = 1
@@ -60,7 +60,8 @@ class GenerationParams:
         if self.engine not in ("manual", "pipeline"):
             raise InvalidRequest(f"Engine must be 'manual' or 'pipeline' (got {self.engine!r}).")
         return replace(self, steps=steps, width=width, height=height, num_images=num_images, seed=seed,
-                       guidance=guidance, strength=strength, scheduler=canonical_name(self.scheduler),
+                       guidance=guidance, strength=strength,
+                       scheduler=None if self.scheduler is None else canonical_name(self.scheduler),
                        negative_prompt=self.negative_prompt or "")
 
     def for_image(self, index: int) -> "GenerationParams":

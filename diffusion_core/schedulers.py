@@ -26,6 +26,11 @@ def canonical_name(name: str) -> str:
     raise InvalidRequest(f"Unknown scheduler {name!r}. Choose one of: {', '.join(SCHEDULER_NAMES)}.")
 
 
+def name_of(scheduler) -> str | None:
+    """Our name for a scheduler object's class ("dpm++2m"), or None if we do not offer it."""
+    return next((name for name, (cls, _) in SCHEDULERS.items() if type(scheduler).__name__ == cls), None)
+
+
 def make_scheduler(name: str, model_scheduler_config):
     """A fresh scheduler (they keep per-run state, so each request gets its own)."""
     scheduler_class = getattr(diffusers, SCHEDULERS[canonical_name(name)][0])

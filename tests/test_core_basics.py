@@ -44,6 +44,21 @@ def test_scheduler_names_are_case_insensitive_and_accept_labels(tiny_model, name
     assert scheduler.config.beta_schedule == tiny_model.scheduler.config.beta_schedule  # the model's own config
 
 
+def test_a_model_folder_s_own_scheduler_is_its_default(tiny_model_dir, tmp_path):
+    """SD 2.x ships DDIM, SD 1.x PNDM: requests that name no scheduler get the folder's own."""
+    import json
+    import shutil
+    from diffusers import DDIMScheduler
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "ddim-model")
+    DDIMScheduler.from_pretrained(folder, subfolder="scheduler").save_pretrained(folder / "scheduler")
+    index = json.loads((folder / "model_index.json").read_text())
+    index["scheduler"] = ["diffusers", "DDIMScheduler"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    model = load_model(str(folder), device="cpu")
+    assert model.defaults["scheduler"] == "ddim"
+    assert generate(model, SMALL).params[0].scheduler == "ddim"
+
+
 def test_unknown_scheduler_lists_the_valid_ones():
     with pytest.raises(InvalidRequest, match="pndm, lms, ddim, euler, euler-a, dpm\\+\\+2m"):
         canonical_name("k_heun")

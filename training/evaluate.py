@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from diffusion_core import GenerationParams, generate, load_model
-from diffusion_core.schedulers import SCHEDULERS
+from diffusion_core.schedulers import name_of
 from training.shape_classifier import classify
 from training.shapes_data import COLOURS, SHAPES
 
@@ -81,8 +81,7 @@ def main():
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
-    shipped = next(name for name, (cls, _) in SCHEDULERS.items() if type(model.scheduler).__name__ == cls)
-    scheduler = args.scheduler or shipped
+    scheduler = args.scheduler or name_of(model.scheduler)
     report = {"model": args.model, "samples": args.samples, "steps": args.steps, "scheduler": scheduler,
               "threads": torch.get_num_threads(), "adherence": {}}
     print(f"{args.samples} samples of full captions, 128x128, {args.steps} steps, scheduler {scheduler}")

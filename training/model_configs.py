@@ -4,7 +4,7 @@ Sizes were chosen by timing training steps on 2 CPU cores (see the model card):
 the UNet keeps SD's layout (ResNet blocks, cross-attention to CLIP text states)
 at 16x16 latents, with attention only at the lower resolution.
 """
-from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 TEXT_HIDDEN = 64
@@ -55,6 +55,15 @@ def make_training_scheduler() -> DDPMScheduler:
     return DDPMScheduler(**SCHEDULE, prediction_type="epsilon", clip_sample=False)
 
 
-def make_shipped_scheduler() -> PNDMScheduler:
-    # SD 1.x ships PNDM with these options; so do we.
-    return PNDMScheduler(**SCHEDULE, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+def make_shipped_scheduler() -> DPMSolverMultistepScheduler:
+    """DPM-Solver++ (2M) on SD 1.x's scheduler options.
+
+    Not SD 1.x's PNDM: PNDM's 4th-order multistep extrapolation is unstable under strong
+    guidance (as the DPM-Solver++ paper says of high-order solvers) and at guidance 7.5
+    turned this model's images into blotches (shape kind 30 % vs 89 % with DPM++ 2M in
+    a 64-image check). The PNDM-only options stay in the config, as in SD 2.x's hub
+    configs, so that choosing PNDM in the app still gets SD's PNDM.
+    """
+    return DPMSolverMultistepScheduler.from_config(dict(
+        **SCHEDULE, algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="leading", steps_offset=1,
+        skip_prk_steps=True, set_alpha_to_one=False))  # from_config keeps the PNDM-only keys

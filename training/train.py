@@ -27,7 +27,7 @@ from training import build_tokenizer, model_configs, shapes_data
 DATA_SEED = 0  # the latents' data set
 VAE_DATA_SEED = 1  # images seen by the VAE
 DECODER_LR = 5e-4
-DEFAULTS = {"steps": 25, "guidance": 3.0, "width": 128, "height": 128, "scheduler": "pndm"}
+DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "dpm++2m"}
 
 
 def log(message):

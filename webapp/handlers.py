@@ -36,7 +36,7 @@ def user_error(error: Exception) -> gr.Error:
 def make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height, engine,
                 strength=None) -> GenerationParams:
     try:
-        scheduler = canonical_name(scheduler or "pndm")
+        scheduler = canonical_name(scheduler or slot.get().defaults["scheduler"])
     except InvalidRequest as error:
         raise gr.Error(str(error)) from None
     return GenerationParams(
@@ -215,8 +215,8 @@ def send_to_variation(images, selected_index):
 
 # Examples: the model's recommended settings, so a click shows what the model does best.
 SHAPES_EXAMPLES = {
-    "txt2img": [["a red circle on a blue background", "", 3.0], ["a yellow star on a black background", "", 3.0],
-                ["a white triangle on a green background", "", 3.0]],
+    "txt2img": [["a red circle on a blue background", ""], ["a yellow star on a black background", ""],
+                ["a white triangle on a green background", ""]],  # + the model's guidance
     "grid": [["a purple square on an orange background", ""], ["a blue star on a yellow background", ""]],
     "negative": [["a circle", "red"], ["a star on a white background", "yellow"]],
 }
@@ -228,7 +228,11 @@ SEED_ARTICLE_EXAMPLES = {  # the seed article's prompts, for real SD models
 
 
 def examples_for(model, tab):
-    return (SHAPES_EXAMPLES if model.known_words else SEED_ARTICLE_EXAMPLES)[tab]
+    if not model.known_words:
+        return SEED_ARTICLE_EXAMPLES[tab]
+    if tab == "txt2img":
+        return [[prompt, negative, model.defaults["guidance"]] for prompt, negative in SHAPES_EXAMPLES[tab]]
+    return SHAPES_EXAMPLES[tab]
 
 
 def _recommended():
