@@ -128,7 +128,7 @@ def build_demo(model_id: str) -> gr.Blocks:
                         prompt_v = gr.Textbox("a green circle on a blue background" if shapes else "", label="Prompt", lines=2)
                         negative_v = gr.Textbox("" if shapes else "cartoon, sketch, orbiting moon", label="Negative prompt")
                         guidance_v = gr.Slider(0, 30, value=d["guidance"] if shapes else 6.0, step=0.25, label="Guidance")
-                        strength = gr.Slider(0.05, 1, value=0.6, step=0.05, label="Strength (how much to change)")
+                        strength = gr.Slider(0.05, 1, value=d["strength"], step=0.05, label="Strength (how much to change)")
                         num_v = gr.Slider(1, 16, value=9 if shapes else 4, step=1, label="Number of images")
                         with gr.Row():
                             run_v = gr.Button("Make variations", variant="primary", elem_id="run-variation")
@@ -139,7 +139,7 @@ def build_demo(model_id: str) -> gr.Blocks:
         # Wiring.
         randomize.click(lambda: handlers.random_seed(), outputs=seed, api_name=False)
         load_button.click(handlers.switch_model, inputs=model_box,
-                          outputs=[model_info, scheduler, steps, width, height, guidance, guidance_n, guidance_v],
+                          outputs=[model_info, scheduler, steps, width, height, guidance, guidance_n, guidance_v, strength],
                           api_name="load_model")
         png_drop.upload(handlers.restore_from_png, inputs=png_drop,
                         outputs=[prompt, negative, guidance, scheduler, steps, seed, width, height, engine, strength,

@@ -53,7 +53,7 @@ def _checked(model, params: GenerationParams, init_image) -> GenerationParams:
     params = replace(params, model=params.model or model.name,
                      scheduler=params.scheduler or model.defaults["scheduler"]).validated()
     if init_image is not None and params.strength is None:
-        params = replace(params, strength=0.6)
+        params = replace(params, strength=model.defaults["strength"])
     if init_image is None and params.strength is not None:
         raise InvalidRequest("Strength applies to image variation only; give an init image.")
     return params

@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = str(PROJECT_ROOT / "assets" / "shapes-sd")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 HUB_TIMEOUT_S = 10
-SD_DEFAULTS = {"steps": 50, "guidance": 9.0, "width": 512, "height": 512, "scheduler": "pndm"}
+SD_DEFAULTS = {"steps": 50, "guidance": 9.0, "width": 512, "height": 512, "scheduler": "pndm", "strength": 0.6}
 
 
 @dataclass

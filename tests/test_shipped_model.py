@@ -38,6 +38,7 @@ def test_shipped_defaults_are_recorded(shipped):
     # DPM++ 2M, not SD 1.x's PNDM, whose multistep extrapolation breaks this model at guidance 7.5
     assert type(shipped.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert shipped.defaults["scheduler"] == "dpm++2m"
+    assert shipped.defaults["strength"] == 0.8  # the weakest that recolours; 0.6 keeps the colour
 
 
 def test_requests_without_a_scheduler_get_the_models_own(shipped):

@@ -191,7 +191,7 @@ def switch_model(model_id):
         raise gr.Error(f"{error} The previous model is still loaded.") from None
     d = model.defaults
     return (describe(model), LABELS.get(d["scheduler"], "PNDM"), d["steps"], d["width"], d["height"], d["guidance"],
-            d["guidance"], d["guidance"])
+            d["guidance"], d["guidance"], d["strength"])
 
 
 def random_seed() -> int:
