@@ -236,7 +236,7 @@ def main():
         report["shipped: batch of 9"] = {"images_per_s": 9 / nine}
         if "cpu-options" not in skip:
             report["cpu options, shipped"] = cpu_options(shipped_dir, small, args.repeats)
-    if not {"sd15", "gpu"} <= skip:
+    if not {"sd15", "gpu"} <= skip:  # both need the SD-1.5-architecture folder
         with tempfile.TemporaryDirectory() as folder:
             sd15_dir = str(build_sd15_architecture(Path(folder) / "sd15"))
             if "sd15" not in skip:
