@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 
 from diffusion_core import GenerationParams, generate, load_model
-from diffusion_core.schedulers import name_of
 from training.shape_classifier import classify
 from training.shapes_data import COLOURS, SHAPES
 
@@ -74,14 +73,14 @@ def main():
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, nargs="+", default=[7.5, 1.0])
-    parser.add_argument("--scheduler", default=None, help="default: the one shipped in the model folder")
+    parser.add_argument("--scheduler", default=None, help="default: the model's own (as in the app)")
     parser.add_argument("--check-samples", type=int, default=64, help="images for the negative and variation checks")
     parser.add_argument("--check-guidance", type=float, nargs="+", default=None,
                         help="guidance values for the negative and variation checks (default: the first --guidance)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
-    scheduler = args.scheduler or name_of(model.scheduler)
+    scheduler = args.scheduler or model.defaults["scheduler"]  # what the app and CLI use too
     report = {"model": args.model, "samples": args.samples, "steps": args.steps, "scheduler": scheduler,
               "threads": torch.get_num_threads(), "adherence": {}}
     print(f"{args.samples} samples of full captions, 128x128, {args.steps} steps, scheduler {scheduler}")

@@ -36,7 +36,7 @@ def user_error(error: Exception) -> gr.Error:
 def make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height, engine,
                 strength=None) -> GenerationParams:
     try:
-        scheduler = canonical_name(scheduler or slot.get().defaults["scheduler"])
+        scheduler = canonical_name(scheduler) if scheduler else None  # None: generate() uses the model's own
     except InvalidRequest as error:
         raise gr.Error(str(error)) from None
     return GenerationParams(
