@@ -15,6 +15,7 @@ from webapp import handlers
 from webapp.model_slot import ModelSlot, describe
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
+EXAMPLES_CACHE = os.environ.get("GRADIO_EXAMPLES_CACHE", ".gradio/cached_examples")
 QUEUE_SIZE = 20
 
 try:  # ZeroGPU on Hugging Face Spaces: borrow a GPU for each generation
@@ -34,6 +35,9 @@ def cached_examples(model, tab, inputs, outputs, fn):
 def build_demo(model_id: str) -> gr.Blocks:
     handlers.slot = ModelSlot(model_id)
     model = handlers.slot.get()
+    # Gradio names its example caches by position, not content: after a model update the old
+    # pictures would show. A folder per version of the model's files keeps them apart.
+    os.environ["GRADIO_EXAMPLES_CACHE"] = os.path.join(EXAMPLES_CACHE, model.fingerprint)
     d = model.defaults
     shapes = model.known_words is not None
 

@@ -3,6 +3,7 @@
 The manual loop drives the parts directly; the diffusers pipelines used as the
 fallback engine are built from the very same modules, so they cost no memory.
 """
+import hashlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ class LoadedModel:
     pipeline_class_name: str
     defaults: dict = field(default_factory=lambda: dict(SD_DEFAULTS))
     known_words: dict | None = None
+    fingerprint: str = ""  # changes when the model's files do (see files_fingerprint)
 
     @property
     def can_run_manual_loop(self) -> bool:
@@ -100,6 +102,16 @@ def resolve_source(model_id: str, allowed_roots=None) -> str:
     return model_id
 
 
+def files_fingerprint(source: str) -> str:
+    """A short hash of a model folder's file names, sizes and modification times (of the id for a
+    hub model not yet downloaded): cheap even for GB-sized weights, and it changes when a model is
+    retrained or updated, so caches of what the model made can be keyed by it."""
+    folder = Path(source)
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    listing = "\n".join(f"{p.relative_to(folder)} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in files)
+    return hashlib.sha1((listing or source).encode()).hexdigest()[:12]
+
+
 def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on_cpu: bool = False,
                allowed_roots=None) -> LoadedModel:
     from diffusers import DiffusionPipeline
@@ -138,4 +150,5 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
         known_words = recorded.pop("known_words", None)
         defaults.update({k: v for k, v in recorded.items() if k in SD_DEFAULTS})
     return LoadedModel(model_id=str(model_id), components=components, device=torch_device, dtype=dtype,
-                       pipeline_class_name=type(pipe).__name__, defaults=defaults, known_words=known_words)
+                       pipeline_class_name=type(pipe).__name__, defaults=defaults, known_words=known_words,
+                       fingerprint=files_fingerprint(source))

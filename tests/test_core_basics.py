@@ -59,6 +59,18 @@ def test_a_model_folder_s_own_scheduler_is_its_default(tiny_model_dir, tmp_path)
     assert generate(model, SMALL).params[0].scheduler == "ddim"
 
 
+def test_a_model_s_fingerprint_changes_when_its_files_do(tiny_model_dir, tmp_path):
+    """The app keys its example cache by it: a retrained model must not show the old model's pictures."""
+    import shutil
+    from diffusion_core.models import files_fingerprint
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "copy")
+    before = files_fingerprint(str(folder))
+    assert files_fingerprint(str(folder)) == before
+    (folder / "generation_defaults.json").write_text('{"guidance": 3.0}')
+    assert files_fingerprint(str(folder)) != before
+    assert load_model(str(folder), device="cpu").fingerprint == files_fingerprint(str(folder))
+
+
 def test_unknown_scheduler_lists_the_valid_ones():
     with pytest.raises(InvalidRequest, match="pndm, lms, ddim, euler, euler-a, dpm\\+\\+2m"):
         canonical_name("k_heun")

@@ -11,13 +11,16 @@ TEXT_HIDDEN = 64
 LATENT_CHANNELS = 4
 
 
-def make_vae() -> AutoencoderKL:
+VAE_CHANNELS = (16, 32, 64, 64)
+
+
+def make_vae(channels=VAE_CHANNELS) -> AutoencoderKL:
     # Four blocks = three 2x downsamples: SD's 8x, so 128^2 pixels -> 16^2 latents.
     return AutoencoderKL(
         in_channels=3, out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(16, 32, 64, 64),
+        block_out_channels=tuple(channels),
         # One normalisation group: with one channel per group (16 groups at 16
         # channels) GroupNorm turns every flat colour region into zeros, and the
         # decoder cannot paint flat colours back. These images are all flat colour.

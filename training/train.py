@@ -87,9 +87,9 @@ def ema_update(ema, model, decay):
             e.lerp_(p, 1 - decay)
 
 
-def train_vae(work: Path, steps: int, batch: int):
+def train_vae(work: Path, steps: int, batch: int, channels):
     path = work / "vae.pt"
-    vae = model_configs.make_vae()
+    vae = model_configs.make_vae(channels)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
     step = resume(path, optimizer, vae=vae)
     if step >= steps:
@@ -261,8 +261,8 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int):
     return ema_unet, ema_text
 
 
-def export(work: Path, out: Path, tokenizer, decoder_stage: str, unet_stage: str):
-    vae = model_configs.make_vae()
+def export(work: Path, out: Path, tokenizer, vae_channels, decoder_stage: str, unet_stage: str):
+    vae = model_configs.make_vae(vae_channels)
     vae.load_state_dict(torch.load(work / f"{decoder_stage}.pt")["vae"])
     data = torch.load(work / "latents.pt")
     vae.register_to_config(scaling_factor=data["scaling_factor"])
@@ -299,6 +299,8 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("assets/shapes-sd"))
     parser.add_argument("--vae-steps", type=int, default=800)
     parser.add_argument("--vae-batch", type=int, default=16)
+    parser.add_argument("--vae-channels", type=lambda text: tuple(int(c) for c in text.split(",")),
+                        default=model_configs.VAE_CHANNELS, help="the VAE's block widths, e.g. 16,32,64,128")
     parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--decoder-steps", type=int, default=1900)
     parser.add_argument("--sharp-decoder-steps", type=int, default=2500)
@@ -320,17 +322,19 @@ def main():
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.model_max_length = build_tokenizer.MODEL_MAX_LENGTH
     if args.only in (None, "decoder", "unet"):
-        vae = train_vae(args.work, args.vae_steps, args.vae_batch)
+        vae = train_vae(args.work, args.vae_steps, args.vae_batch, args.vae_channels)
         data = encode_dataset(args.work, vae, args.images)
         if args.only in (None, "decoder"):
-            finetune_decoder(args.work, vae, data, args.decoder_steps, args.decoder_batch)
+            if args.decoder_steps:  # 0: a VAE trained long enough needs no decoder-on-samples stage
+                finetune_decoder(args.work, vae, data, args.decoder_steps, args.decoder_batch)
             finetune_decoder(args.work, vae, data, args.sharp_decoder_steps, args.decoder_batch,
-                             stage="decoder-sharp", on_means=True, start_from="decoder")
+                             stage="decoder-sharp", on_means=True,
+                             start_from="decoder" if args.decoder_steps else "vae")
         if args.only in (None, "unet"):
             for stage in unet_stages(args):
                 train_unet(args.work, tokenizer, data, stage, args.unet_batch)
     if args.only in (None, "export"):
-        export(args.work, args.out, tokenizer, decoder_stage="decoder-sharp", unet_stage=unet_stages(args)[-1].name)
+        export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp", unet_stage=unet_stages(args)[-1].name)
 
 
 if __name__ == "__main__":
