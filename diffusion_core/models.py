@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from diffusion_core.errors import ModelLoadError
-from diffusion_core.schedulers import name_of
+from diffusion_core.errors import InvalidRequest, ModelLoadError
+from diffusion_core.schedulers import canonical_name, name_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = str(PROJECT_ROOT / "assets" / "shapes-sd")
@@ -149,6 +149,10 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
         recorded = json.loads(defaults_file.read_text())
         known_words = recorded.pop("known_words", None)
         defaults.update({k: v for k, v in recorded.items() if k in SD_DEFAULTS})
+        try:  # a misspelt name in a model's own file should fail here, clearly, not in the app's dropdown
+            defaults["scheduler"] = canonical_name(defaults["scheduler"])
+        except InvalidRequest as error:
+            raise ModelLoadError(f"{defaults_file}: {error}") from None
     return LoadedModel(model_id=str(model_id), components=components, device=torch_device, dtype=dtype,
                        pipeline_class_name=type(pipe).__name__, defaults=defaults, known_words=known_words,
                        fingerprint=files_fingerprint(source))

@@ -71,6 +71,16 @@ def test_a_model_s_fingerprint_changes_when_its_files_do(tiny_model_dir, tmp_pat
     assert load_model(str(folder), device="cpu").fingerprint == files_fingerprint(str(folder))
 
 
+def test_a_misspelt_scheduler_in_generation_defaults_fails_at_load_with_the_file_named(tiny_model_dir, tmp_path):
+    import shutil
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "typo")
+    (folder / "generation_defaults.json").write_text('{"scheduler": "DPM++ 2M"}')
+    assert load_model(str(folder), device="cpu").defaults["scheduler"] == "dpm++2m"  # labels are fine
+    (folder / "generation_defaults.json").write_text('{"scheduler": "dpm+++"}')
+    with pytest.raises(ModelLoadError, match="generation_defaults.json.*Unknown scheduler 'dpm\\+\\+\\+'"):
+        load_model(str(folder), device="cpu")
+
+
 def test_unknown_scheduler_lists_the_valid_ones():
     with pytest.raises(InvalidRequest, match="pndm, lms, ddim, euler, euler-a, dpm\\+\\+2m"):
         canonical_name("k_heun")

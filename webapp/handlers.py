@@ -190,7 +190,7 @@ def switch_model(model_id):
     except ModelLoadError as error:
         raise gr.Error(f"{error} The previous model is still loaded.") from None
     d = model.defaults
-    return (describe(model), LABELS.get(d["scheduler"], "PNDM"), d["steps"], d["width"], d["height"], d["guidance"],
+    return (describe(model), LABELS[d["scheduler"]], d["steps"], d["width"], d["height"], d["guidance"],
             d["guidance"], d["guidance"], d["strength"])
 
 
@@ -237,7 +237,7 @@ def examples_for(model, tab):
 
 def _recommended():
     d = slot.get().defaults
-    return LABELS.get(d["scheduler"], "PNDM"), d["steps"], 193, d["width"], d["height"], "manual CFG loop"
+    return LABELS[d["scheduler"]], d["steps"], 193, d["width"], d["height"], "manual CFG loop"
 
 
 def txt2img_example(prompt, negative_prompt, guidance, progress=gr.Progress()):
