@@ -104,6 +104,9 @@ def build_demo(model_id: str) -> gr.Blocks:
                 send_g = gr.Button("Send selected image to image variation")
 
             with gr.Tab("Negative prompt", id="negative"):
+                gr.Markdown("The negative prompt takes the empty prompt's place in the unconditional branch, so "
+                            "guidance pushes *away* from it. It acts on the whole picture: pushing away from "
+                            "`red` can also change a background.")
                 with gr.Row():
                     prompt_n = gr.Textbox("a circle" if shapes else "", label="Prompt", lines=2)
                     negative_n = gr.Textbox("red" if shapes else "", label="Negative prompt")
