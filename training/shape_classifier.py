@@ -1,7 +1,8 @@
 """Read back what a shapes image shows: background colour, shape colour, shape kind.
 
 Background: median of the pixels in a thin band along the border. Shape: the pixels closer to the shape's
-colour than to the background's. Kind: a star is the only concave shape, so a shape that fills less than
+colour than to the background's, not counting the outermost pixels (a VAE decode's padding artefacts there
+would otherwise stretch the shape's box to the image edge and read any shape as a star). Kind: a star is the only concave shape, so a shape that fills less than
 STAR_SOLIDITY of its convex hull is a star (a clean star ~0.5; one with points rounded off by the VAE ~0.7,
 while its bounding-box fill ~0.5 looks like a triangle's); the convex three by how much of their bounding
 box they fill (square ~1, circle ~0.79, triangle ~0.5).
@@ -41,6 +42,7 @@ def classify(image: Image.Image) -> Reading:
     border = np.concatenate([pixels[a:b].reshape(-1, 3), pixels[-b:-a].reshape(-1, 3),
                              pixels[:, a:b].reshape(-1, 3), pixels[:, -b:-a].reshape(-1, 3)])
     background = np.median(border, axis=0)
+    pixels = pixels[a:-a, a:-a]  # the same artefacts would stretch the shape's box to the edge
     distance_to_background = np.sqrt(((pixels - background) ** 2).sum(-1))
     rough = distance_to_background > 30
     if rough.mean() < MIN_AREA:
