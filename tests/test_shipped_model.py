@@ -64,7 +64,7 @@ def test_variation_runs_the_last_strength_part_of_the_schedule(shipped):
 
 
 def with_edge_artefacts(image: Image.Image) -> Image.Image:
-    """The outermost 2 px in a colour of neither the shape nor the background, as VAE decoders' padding leaves."""
+    """The outermost 2 px inverted: wrong colours along the edge, as a VAE decoder's padding leaves."""
     pixels = np.asarray(image).copy()
     frame = np.ones(pixels.shape[:2], bool)
     frame[2:-2, 2:-2] = False
