@@ -334,7 +334,8 @@ def main():
             for stage in unet_stages(args):
                 train_unet(args.work, tokenizer, data, stage, args.unet_batch)
     if args.only in (None, "export"):
-        export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp", unet_stage=unet_stages(args)[-1].name)
+        export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp",
+               unet_stage=unet_stages(args)[-1].name)
 
 
 if __name__ == "__main__":
