@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", type=Path, required=True, help="output PNG")
         if name == "img2img":
             sub.add_argument("--image", type=Path, required=True, help="init image")
-            sub.add_argument("--strength", type=float, default=0.6)
+            sub.add_argument("--strength", type=float, default=None,
+                             help="how much to change, 0-1 (default: the model's recommended strength)")
     return parser
 
 

@@ -74,7 +74,8 @@ def main():
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, nargs="+", default=[7.5, 1.0])
     parser.add_argument("--scheduler", default=None, help="default: the model's own (as in the app)")
-    parser.add_argument("--check-samples", type=int, default=64, help="images for the negative and variation checks")
+    parser.add_argument("--check-samples", type=int, default=64,
+                        help="images for the negative and variation checks (0 skips them)")
     parser.add_argument("--check-guidance", type=float, nargs="+", default=None,
                         help="guidance values for the negative and variation checks (default: the first --guidance)")
     parser.add_argument("--json", type=Path, default=None)
@@ -93,7 +94,7 @@ def main():
         print(f"| {guidance:g} | {scores['shape']:.1%} | {scores['colour']:.1%} | {scores['background']:.1%} "
               f"| {scores['all']:.1%} | {time.time() - started:.0f} |", flush=True)
     report["negative"], report["variation"] = {}, {}
-    for guidance in args.check_guidance or args.guidance[:1]:
+    for guidance in (args.check_guidance or args.guidance[:1]) if args.check_samples else []:
         negative = negative_check(model, guidance, args.check_samples, args.steps, scheduler)
         report["negative"][str(guidance)] = negative
         print(f"guidance {guidance:g}, negative prompt: 'a circle' + negative 'red' -> red shape in "

