@@ -108,7 +108,7 @@ def build_demo(model_id: str) -> gr.Blocks:
                             "guidance pushes *away* from it. It acts on the whole picture: pushing away from "
                             "`red` can also change a background.")
                 with gr.Row():
-                    prompt_n = gr.Textbox("a circle" if shapes else "", label="Prompt", lines=2)
+                    prompt_n = gr.Textbox("a star on a white background" if shapes else "", label="Prompt", lines=2)
                     negative_n = gr.Textbox("red" if shapes else "", label="Negative prompt")
                 with gr.Row():
                     num_n = gr.Slider(1, 16, value=9, step=1, label="Number of images")

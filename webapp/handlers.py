@@ -218,7 +218,8 @@ SHAPES_EXAMPLES = {
     "txt2img": [["a red circle on a blue background", ""], ["a yellow star on a black background", ""],
                 ["a white triangle on a green background", ""]],  # + the model's guidance
     "grid": [["a purple square on an orange background", ""], ["a blue star on a yellow background", ""]],
-    "negative": [["a circle", "red"], ["a star on a white background", "yellow"]],
+    # prompts whose images often have the negative's colour (4 and 3 of the tab's 9), so removing it shows
+    "negative": [["a star on a white background", "red"], ["a square", "white"]],
 }
 SEED_ARTICLE_EXAMPLES = {  # the seed article's prompts, for real SD models
     "txt2img": [["a photograph of an astronaut riding a horse on mars", "", 9.0]],
