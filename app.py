@@ -17,6 +17,12 @@ from webapp.model_slot import ModelSlot, describe
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
 EXAMPLES_CACHE = os.environ.get("GRADIO_EXAMPLES_CACHE", ".gradio/cached_examples")
 QUEUE_SIZE = 20
+# Gradio lays a gallery out in as many columns as it has images, so a single image would fill the
+# whole width, cropped to the gallery's height. Pinning the column count keeps thumbnails their size.
+GALLERY_COLUMNS = {"gallery-txt2img": 8, "gallery-grid": 9, "gallery-without": 3, "gallery-negative": 3,
+                   "gallery-variation": 9}
+GALLERY_CSS = "\n".join(f"#{name} .grid-container {{ --grid-cols: {columns} !important; }}"
+                        for name, columns in GALLERY_COLUMNS.items())
 
 try:  # ZeroGPU on Hugging Face Spaces: borrow a GPU for each generation
     import spaces
@@ -80,8 +86,8 @@ def build_demo(model_id: str) -> gr.Blocks:
                     with gr.Column():
                         preview = gr.Image(label="Emerging image", format="png", type="pil", height=256)
                         status_t2i = gr.Markdown()
-                gallery_t2i = gr.Gallery(label="Images", format="png", columns=8, height=300, preview=False,
-                                         object_fit="contain", elem_id="gallery-txt2img")
+                gallery_t2i = gr.Gallery(label="Images", format="png", columns=GALLERY_COLUMNS["gallery-txt2img"],
+                                         height=300, preview=False, object_fit="contain", elem_id="gallery-txt2img")
                 cached_examples(model, "txt2img", [prompt, negative, guidance], [preview, status_t2i, gallery_t2i],
                                 handlers.txt2img_example)
                 send_t2i = gr.Button("Send selected image to image variation")
@@ -97,8 +103,8 @@ def build_demo(model_id: str) -> gr.Blocks:
                             stop_g = gr.Button("Stop", variant="stop")
                         status_g = gr.Markdown()
                     grid_image = gr.Image(label="Same seed, different guidance", format="png", type="pil")
-                gallery_g = gr.Gallery(label="Cells", format="png", columns=9, height=200, preview=False,
-                                       object_fit="contain", elem_id="gallery-grid")
+                gallery_g = gr.Gallery(label="Cells", format="png", columns=GALLERY_COLUMNS["gallery-grid"],
+                                       height=200, preview=False, object_fit="contain", elem_id="gallery-grid")
                 cached_examples(model, "grid", [prompt_g, negative_g], [grid_image, gallery_g, status_g],
                                 handlers.guidance_grid_example)
                 send_g = gr.Button("Send selected image to image variation")
@@ -118,8 +124,10 @@ def build_demo(model_id: str) -> gr.Blocks:
                     stop_n = gr.Button("Stop", variant="stop")
                 status_n = gr.Markdown()
                 with gr.Row():
-                    gallery_without = gr.Gallery(label="Without the negative prompt", format="png", columns=3)
-                    gallery_with = gr.Gallery(label="With the negative prompt", format="png", columns=3, elem_id="gallery-negative")
+                    gallery_without = gr.Gallery(label="Without the negative prompt", format="png",
+                                                 columns=GALLERY_COLUMNS["gallery-without"], elem_id="gallery-without")
+                    gallery_with = gr.Gallery(label="With the negative prompt", format="png",
+                                              columns=GALLERY_COLUMNS["gallery-negative"], elem_id="gallery-negative")
                 cached_examples(model, "negative", [prompt_n, negative_n], [gallery_without, gallery_with, status_n],
                                 handlers.negative_prompt_example)
                 send_n = gr.Button("Send selected image (with negative) to image variation")
@@ -141,7 +149,8 @@ def build_demo(model_id: str) -> gr.Blocks:
                             run_v = gr.Button("Make variations", variant="primary", elem_id="run-variation")
                             stop_v = gr.Button("Stop", variant="stop")
                 status_v = gr.Markdown()
-                gallery_v = gr.Gallery(label="Variations", format="png", columns=9, height=300, preview=False, object_fit="contain", elem_id="gallery-variation")
+                gallery_v = gr.Gallery(label="Variations", format="png", columns=GALLERY_COLUMNS["gallery-variation"],
+                                       height=300, preview=False, object_fit="contain", elem_id="gallery-variation")
 
         # Wiring.
         randomize.click(lambda: handlers.random_seed(), outputs=seed, api_name=False)
@@ -186,4 +195,4 @@ demo = build_demo(_args.model)
 
 if __name__ == "__main__":
     demo.launch(server_name=_args.host, server_port=_args.port, share=_args.share, show_error=True,
-                allowed_paths=[str(EXAMPLES_DIR)], footer_links=["api"])
+                allowed_paths=[str(EXAMPLES_DIR)], footer_links=["api"], css=GALLERY_CSS)

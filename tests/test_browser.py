@@ -40,6 +40,8 @@ def test_every_tab_runs_in_a_real_browser_without_console_errors():
             page.wait_for_timeout(1000)
             page.screenshot(path=str(SCREENSHOTS / f"{label.lower().replace(' ', '-')}.png"), full_page=True)
             assert page.locator(f"{gallery} img").count() >= count
+            # one image stays a thumbnail (gradio would stretch it over the gallery's width, cropped)
+            assert page.locator(f"{gallery} .thumbnail-item").first.bounding_box()["width"] < 400
             assert page.get_by_text("Error").count() == 0
         browser.close()
     assert errors == [], errors
