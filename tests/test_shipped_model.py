@@ -99,39 +99,42 @@ def test_the_prompt_not_the_seed_sets_the_background(shipped):
     assert sum(r == c for r, c in zip(readings, colours)) >= 7, readings
 
 
-def yellow_squares_on_blue(shipped):
+@pytest.fixture(scope="module")
+def yellow_square_readings(shipped):
+    """Read once, checked twice: the colours must be right; the shape part is a known miss."""
     params = GenerationParams(prompt="a yellow square on a blue background", seed=0, steps=25,
                               guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8)
     return [classify(image) for image in generate(shipped, params).images]
 
 
-def test_the_shipped_model_follows_a_prompts_colours(shipped):
-    readings = yellow_squares_on_blue(shipped)
+def test_the_shipped_model_follows_a_prompts_colours(yellow_square_readings):
+    readings = yellow_square_readings
     assert sum((r.colour, r.background) == ("yellow", "blue") for r in readings) >= 7, readings
 
 
 @pytest.mark.xfail(reason="issue 3: the model draws squares with soft, rimmed corners that fill 0.86-0.90 of "
                           "their box, and the classifier calls a shape under 0.9 a circle: 3 of these 8 (all 8 "
                           "are yellow squares by eye); 7 of the evaluator's 19 shape misses", strict=False)
-def test_the_shipped_model_follows_a_prompts_shape(shipped):
-    readings = yellow_squares_on_blue(shipped)
+def test_the_shipped_model_follows_a_prompts_shape(yellow_square_readings):
+    readings = yellow_square_readings
     assert sum(r.shape == "square" for r in readings) >= 6, readings
 
 
-def test_variation_turns_the_red_circle_green(shipped):
+def green_circle_variations(shipped, strength):
+    """Readings of eight variations of the red-circle-on-blue example towards a green circle on blue."""
     init = Image.open(EXAMPLES / "red_circle_on_blue.png")
     params = GenerationParams(prompt="a green circle on a blue background", seed=0, steps=25,
-                              guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8, strength=0.6)
-    result = generate(shipped, params, init_image=init)
-    readings = [classify(image) for image in result.images]
+                              guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8,
+                              strength=strength)
+    return [classify(image) for image in generate(shipped, params, init_image=init).images]
+
+
+def test_variation_turns_the_red_circle_green(shipped):
+    readings = green_circle_variations(shipped, strength=0.6)
     assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 6, readings
 
 
 def test_variation_at_the_default_strength_recolours_the_circle(shipped):
     """The app's default strength: the prompt must set the colour while the init image keeps the layout."""
-    init = Image.open(EXAMPLES / "red_circle_on_blue.png")
-    params = GenerationParams(prompt="a green circle on a blue background", seed=0, steps=25,
-                              guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8,
-                              strength=shipped.defaults["strength"])
-    readings = [classify(image) for image in generate(shipped, params, init_image=init).images]
+    readings = green_circle_variations(shipped, strength=shipped.defaults["strength"])
     assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 7, readings

@@ -3,9 +3,10 @@
 Background: median of the pixels in a thin band along the border. Shape: the pixels closer to the shape's
 colour than to the background's, not counting the outermost pixels (a VAE decode's padding artefacts there
 would otherwise stretch the shape's box to the image edge and read any shape as a star). Kind: a star is
-the only concave shape, so a shape that fills less than STAR_SOLIDITY of its convex hull is a star (a clean star ~0.5; one with points rounded off by the VAE ~0.7,
-while its bounding-box fill ~0.5 looks like a triangle's); the convex three by how much of their bounding
-box they fill (square ~1, circle ~0.79, triangle ~0.5).
+the only concave shape, so a shape that fills less than STAR_SOLIDITY of its convex hull is a star (a clean
+star ~0.5; one with points rounded off by the VAE ~0.7, while its bounding-box fill ~0.5 looks like a
+triangle's); the convex three by how much of their bounding box they fill (square ~1, circle ~0.79,
+triangle ~0.5).
 """
 from dataclasses import dataclass
 
