@@ -101,7 +101,7 @@ def test_the_prompt_not_the_seed_sets_the_background(shipped):
 
 @pytest.fixture(scope="module")
 def yellow_square_readings(shipped):
-    """Read once, checked twice: the colours must be right; the shape part is a known miss."""
+    """Read once, checked twice: the colours, and the shape."""
     params = GenerationParams(prompt="a yellow square on a blue background", seed=0, steps=25,
                               guidance=shipped.defaults["guidance"], width=128, height=128, num_images=8)
     return [classify(image) for image in generate(shipped, params).images]
@@ -112,9 +112,6 @@ def test_the_shipped_model_follows_a_prompts_colours(yellow_square_readings):
     assert sum((r.colour, r.background) == ("yellow", "blue") for r in readings) >= 7, readings
 
 
-@pytest.mark.xfail(reason="issue 3: the model draws squares with soft, rimmed corners that fill 0.86-0.90 of "
-                          "their box, and the classifier calls a shape under 0.9 a circle: 3 of these 8 (all 8 "
-                          "are yellow squares by eye); 7 of the evaluator's 19 shape misses", strict=False)
 def test_the_shipped_model_follows_a_prompts_shape(yellow_square_readings):
     readings = yellow_square_readings
     assert sum(r.shape == "square" for r in readings) >= 6, readings

@@ -41,13 +41,24 @@ def make_text_encoder(tokenizer) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
-def make_unet() -> UNet2DConditionModel:
+# Narrower than the first models' (64, 128): at 16x16 latents the UNet's time goes into its
+# 3x3 convolutions, so (48, 96) runs a denoising step ~1.5x faster and trains ~2x faster,
+# which buys more training steps in the same recipe time (model card).
+UNET_CHANNELS = (48, 96)
+UNET_HEADS = 4
+
+
+def make_unet(channels=UNET_CHANNELS) -> UNet2DConditionModel:
     return UNet2DConditionModel(
         sample_size=16, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
-        block_out_channels=(64, 128),
+        block_out_channels=tuple(channels),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        layers_per_block=1, cross_attention_dim=TEXT_HIDDEN, attention_head_dim=32,
+        layers_per_block=1, cross_attention_dim=TEXT_HIDDEN,
+        # diffusers reads `attention_head_dim` as the number of heads (its naming slip, kept
+        # for SD 1.x's configs): 4 heads of 24 channels. The first models' 32 meant 32 heads
+        # of 4 channels, slower in attention and too narrow to compare words.
+        attention_head_dim=UNET_HEADS, use_linear_projection=True,
         norm_num_groups=16,
     )
 

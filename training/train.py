@@ -306,8 +306,8 @@ def main():
                         help="decoder fine-tune on sampled latents (the previous model used 1900; 0 skips it)")
     parser.add_argument("--sharp-decoder-steps", type=int, default=1500)
     parser.add_argument("--decoder-batch", type=int, default=8)
-    parser.add_argument("--unet-steps", type=int, default=2000)
-    parser.add_argument("--unet-offset-steps", type=int, default=3000)
+    parser.add_argument("--unet-steps", type=int, default=3000)
+    parser.add_argument("--unet-offset-steps", type=int, default=5000)
     parser.add_argument("--unet-batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
