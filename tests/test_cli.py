@@ -40,10 +40,10 @@ def test_img2img_reports_the_steps_that_ran(tiny_model_dir, tmp_path):
 def test_img2img_without_strength_uses_the_models_recommended_one(tmp_path):
     Image.new("RGB", (128, 128), "blue").save(tmp_path / "init.png")
     run = cli("img2img", "--prompt", "a red circle", "--steps", 10, "--image", tmp_path / "init.png",
-              "--out", tmp_path / "var.png")  # the shipped model recommends 0.7
+              "--out", tmp_path / "var.png")  # the shipped model recommends 0.6
     assert run.returncode == 0, run.stderr
-    assert "7 steps" in run.stdout
-    assert GenerationParams.from_png_text(Image.open(tmp_path / "var.png").info["parameters"]).strength == 0.7
+    assert "6 steps" in run.stdout
+    assert GenerationParams.from_png_text(Image.open(tmp_path / "var.png").info["parameters"]).strength == 0.6
 
 
 @pytest.mark.parametrize("args, message", [

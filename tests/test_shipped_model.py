@@ -38,7 +38,7 @@ def test_shipped_defaults_are_recorded(shipped):
     # DPM++ 2M, not SD 1.x's PNDM, whose multistep extrapolation breaks this model at guidance 7.5
     assert type(shipped.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert shipped.defaults["scheduler"] == "dpm++2m"
-    assert shipped.defaults["strength"] == 0.7  # the weakest that recoloured all the evaluator's circles
+    assert shipped.defaults["strength"] == 0.6  # the weakest that recoloured all the evaluator's circles
 
 
 def test_requests_without_a_scheduler_get_the_models_own(shipped):
@@ -126,12 +126,7 @@ def green_circle_variations(shipped, strength):
     return [classify(image) for image in generate(shipped, params, init_image=init).images]
 
 
-def test_variation_turns_the_red_circle_green(shipped):
-    readings = green_circle_variations(shipped, strength=0.6)
-    assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 6, readings
-
-
 def test_variation_at_the_default_strength_recolours_the_circle(shipped):
-    """The app's default strength: the prompt must set the colour while the init image keeps the layout."""
+    """The app's default strength (0.6, the issue's): the prompt sets the colour, the init image the layout."""
     readings = green_circle_variations(shipped, strength=shipped.defaults["strength"])
     assert sum((r.shape, r.colour, r.background) == ("circle", "green", "blue") for r in readings) >= 7, readings
