@@ -50,11 +50,11 @@ def resume(path: Path, optimizer, start_from: Path | None = None, **modules) -> 
     not started yet takes its modules' weights from an earlier stage's checkpoint, if given."""
     if not path.exists():
         if start_from is not None:
-            earlier = torch.load(start_from)
+            earlier = torch.load(start_from, map_location="cpu")
             for key, module in modules.items():
                 module.load_state_dict(earlier[key])
         return 0
-    state = torch.load(path)
+    state = torch.load(path, map_location="cpu")
     for key, module in modules.items():
         module.load_state_dict(state[key])
     optimizer.load_state_dict(state["optimizer"])
@@ -213,13 +213,17 @@ class UNetStage:
     start_from: str | None = None
 
 
-def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int):
+def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int, device="cpu"):
+    """On a GPU (`--device cuda`) only the arithmetic moves: batches, captions and noise are still
+    drawn on the CPU from the same seeded generators, so the recipe is the same one."""
     path = work / f"{stage.name}.pt"
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    modules = dict(unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
+    for module in modules.values():
+        module.to(device)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=1e-2)
-    modules = dict(unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
     step = resume(path, optimizer, start_from=stage.start_from and work / f"{stage.start_from}.pt", **modules)
     if step >= stage.steps:
         return ema_unet, ema_text
@@ -244,11 +248,13 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int):
             noise = noise + stage.noise_offset * torch.randn(batch, latents.shape[1], 1, 1, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        prediction = unet(noisy, timesteps, encoder_hidden_states=text_encoder(ids)[0]).sample
+        noisy, noise, ids, t = noisy.to(device), noise.to(device), ids.to(device), timesteps.to(device)
+        prediction = unet(noisy, t, encoder_hidden_states=text_encoder(ids)[0]).sample
         loss_per_image = F.mse_loss(prediction, noise, reduction="none").mean(dim=(1, 2, 3))
         if stage.snr_gamma:
             # ε-prediction form: weight min(SNR, γ) / SNR
-            loss_per_image = loss_per_image * snr[timesteps].clamp(max=stage.snr_gamma) / snr[timesteps]
+            snr_t = snr[timesteps].to(device)
+            loss_per_image = loss_per_image * snr_t.clamp(max=stage.snr_gamma) / snr_t
         loss = loss_per_image.mean()
         apply_gradients(loss, params, optimizer)
         step += 1
@@ -266,7 +272,7 @@ def export(work: Path, out: Path, tokenizer, vae_channels, decoder_stage: str, u
     vae.load_state_dict(torch.load(work / f"{decoder_stage}.pt")["vae"])
     data = torch.load(work / "latents.pt")
     vae.register_to_config(scaling_factor=data["scaling_factor"])
-    state = torch.load(work / f"{unet_stage}.pt")
+    state = torch.load(work / f"{unet_stage}.pt", map_location="cpu")
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
     unet.load_state_dict(state["ema_unet"]); text_encoder.load_state_dict(state["ema_text"])
     pipe = StableDiffusionPipeline(
@@ -309,6 +315,8 @@ def main():
     parser.add_argument("--unet-steps", type=int, default=3000)
     parser.add_argument("--unet-offset-steps", type=int, default=5000)
     parser.add_argument("--unet-batch", type=int, default=32)
+    parser.add_argument("--device", default="cpu",
+                        help="where the UNet stages run, e.g. cuda (the other stages are CPU-sized)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
                         help="one stage (decoder and unet may run side by side, one thread each)")
@@ -333,7 +341,7 @@ def main():
                              start_from="decoder" if args.decoder_steps else "vae")
         if args.only in (None, "unet"):
             for stage in unet_stages(args):
-                train_unet(args.work, tokenizer, data, stage, args.unet_batch)
+                train_unet(args.work, tokenizer, data, stage, args.unet_batch, args.device)
     if args.only in (None, "export"):
         export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp",
                unet_stage=unet_stages(args)[-1].name)
