@@ -310,7 +310,8 @@ def main():
     parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--decoder-steps", type=int, default=0,
                         help="decoder fine-tune on sampled latents (the previous model used 1900; 0 skips it)")
-    parser.add_argument("--sharp-decoder-steps", type=int, default=3000)
+    parser.add_argument("--sharp-decoder-steps", type=int, default=3000,
+                        help="decoder fine-tune on posterior means (1500 before: rounder star points, model card)")
     parser.add_argument("--decoder-batch", type=int, default=8)
     parser.add_argument("--unet-steps", type=int, default=3000)
     parser.add_argument("--unet-offset-steps", type=int, default=5000)
