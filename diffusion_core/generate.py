@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from diffusion_core import images as image_ops
-from diffusion_core import prompts, sampling, seeds
+from diffusion_core import prompts, sampling, seeds, unet_trace
 from diffusion_core.errors import InvalidRequest
 from diffusion_core.params import GenerationParams
 from diffusion_core.prompts import PromptInfo
@@ -120,8 +120,8 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
         noise = sampling.initial_noise(generators, latent_shape, device, text.dtype)
         latents = scheduler.add_noise(clean, noise, timesteps[:1].repeat(count))
 
-    latents = sampling.denoise(unet, scheduler, latents, timesteps, text, uncond, torch.tensor(guidances),
-                               generators, on_step)
+    latents = sampling.denoise(unet_trace.noise_predictor(unet), scheduler, latents, timesteps, text, uncond,
+                               torch.tensor(guidances), generators, on_step)
     return image_ops.decode_latents(vae, latents), steps_run, [g != 1 for g in guidances]
 
 

@@ -45,10 +45,11 @@ def step_options(scheduler, generators) -> dict:
 
 
 @torch.no_grad()
-def denoise(unet, scheduler, latents, timesteps, text_embeddings, uncond_embeddings, guidance,
+def denoise(predict_noise, scheduler, latents, timesteps, text_embeddings, uncond_embeddings, guidance,
             generators, on_step: StepCallback | None = None) -> torch.Tensor:
     """Run the reverse diffusion from `latents` over `timesteps`.
 
+    `predict_noise(sample, t, embeddings)` is the UNet's call (unet_trace.noise_predictor).
     `guidance` holds one value per image (a guidance grid is one batch).
     `uncond_embeddings` is None to skip the unconditional half (guidance 1 everywhere).
     """
@@ -59,7 +60,7 @@ def denoise(unet, scheduler, latents, timesteps, text_embeddings, uncond_embeddi
     for index, t in enumerate(timesteps):
         model_input = torch.cat([latents] * 2) if use_cfg else latents
         model_input = scheduler.scale_model_input(model_input, t)
-        noise = unet(model_input, t, encoder_hidden_states=embeddings, return_dict=False)[0]
+        noise = predict_noise(model_input, t, embeddings)
         if use_cfg:
             noise_uncond, noise_text = noise.chunk(2)
             noise = noise_uncond + guidance * (noise_text - noise_uncond)
