@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
-from diffusion_core import GenerationParams, generate, guidance_grid, load_model
+from diffusion_core import GenerationParams, generate, guidance_grid, load_model, unet_trace
 from diffusion_core.generate import SEED_GRID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def grid_vs_sequential(model, params, repeats):
     return {"batched_s": t_batched, "sequential_pipeline_s": t_sequential, "ratio": ratio}
 
 
-def cold_start():
+def cold_start(**env):
     """python app.py launch -> first image through gradio_client; the server's peak RSS."""
     import psutil
     from gradio_client import Client
@@ -91,7 +91,7 @@ def cold_start():
 
     port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env={**os.environ, **env},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     try:
@@ -120,16 +120,21 @@ def cpu_options(model_dir, params, repeats, try_compile=True, try_bf16=True):
     threads = torch.get_num_threads()
 
     def option(name, model, setup=lambda: None, teardown=lambda: None):
-        setup()
-        try:
-            image = np.asarray(generate(model, params).images[0], np.int16)
-            t_option, t_base, ratio = side_by_side(lambda: generate(model, params), lambda: generate(base_model, params), repeats)
-        finally:
-            teardown()
+        def with_option():  # set up and torn down around each run, so the default's runs go without it
+            setup()
+            try:
+                return generate(model, params)
+            finally:
+                teardown()
+
+        image = np.asarray(with_option().images[0], np.int16)
+        t_option, t_base, ratio = side_by_side(with_option, lambda: generate(base_model, params), repeats)
         results[name] = {"option_s": t_option, "default_s": t_base, "ratio": ratio,
                          "max_pixel_change": int(np.abs(image - base_image).max())}
 
     option("1 thread", base_model, lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads))
+    option("UNet eager, not traced", base_model, lambda: setattr(unet_trace, "ENABLED", False),
+           lambda: setattr(unet_trace, "ENABLED", True))
     cl_model = load_model(model_dir, device="cpu")
     cl_model.unet.to(memory_format=torch.channels_last)
     cl_model.vae.to(memory_format=torch.channels_last)
@@ -245,6 +250,8 @@ def main():
                 report["gpu"] = gpu_section(sd15_dir) if torch.cuda.is_available() else "not run: no CUDA device"
     if "cold-start" not in skip:
         report["cold start"] = cold_start()
+        # The first image also records the UNet's trace (~1 s); the same launch without it:
+        report["cold start, UNet not traced"] = cold_start(DIFFUSION_TRACE="0")
     print(json.dumps(report, indent=2))
 
 
