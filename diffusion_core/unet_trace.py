@@ -3,8 +3,8 @@
 A small UNet's call on the CPU spends about a third of its time in Python: diffusers' module tree
 dispatches ~1 700 aten ops per call one by one. A trace records those ops once and replays them from
 C++. The same kernels run, so predictions are bit-identical, and a 25-step image of the shipped model
-takes ~0.7x the time (benchmarks/README.md). For SD-sized UNets the Python share is negligible and a
-trace costs about one extra UNet call per new input signature.
+takes ~0.7x the time (benchmarks/README.md). SD-sized UNets are not traced: their op time dwarfs the
+Python, and recording and checking a trace costs about three UNet calls per new input signature.
 
 A trace is valid only for the input shapes and dtypes it recorded (diffusers branches on sizes), so
 one is kept per signature. Each new trace is checked against an eager call on the same inputs before
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Read at call time, so a benchmark can compare both sides in one process.
 ENABLED = os.environ.get("DIFFUSION_TRACE", "1").lower() not in ("0", "false", "no")
 MAX_TRACES = 8  # signatures kept per UNet: sizes x batch sizes (a grid, guidance 1) a session uses
+# The shipped UNet has 2.2 M parameters, SD 1.5's 860 M (~5 s a call on the 2-core CPU, of which the
+# Python is a few ms); anything past this is called as it is.
+MAX_TRACED_PARAMETERS = 100_000_000
 EAGER = object()  # marks a signature whose trace failed or disagreed
 
 # UNet -> its TracedNoisePredictor, which holds the UNet only weakly, so a model the app lets go of
@@ -41,9 +44,10 @@ _predictors_lock = threading.Lock()
 def noise_predictor(unet):
     """`predict(sample, timestep, text_embeddings) -> noise` for the denoising loop.
 
-    Traced for a diffusers UNet on the CPU; a GPU's or a torch.compile'd UNet (not a ModelMixin)
-    is called as it is."""
-    if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"):
+    Traced for a small diffusers UNet on the CPU; a GPU's, an SD-sized or a torch.compile'd UNet
+    (not a ModelMixin) is called as it is."""
+    if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"
+            and unet.num_parameters() <= MAX_TRACED_PARAMETERS):
         return EagerNoisePredictor(unet)
     with _predictors_lock:
         if unet not in _predictors:

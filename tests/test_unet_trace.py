@@ -66,6 +66,11 @@ def test_switched_off_the_unet_runs_eagerly(unet, monkeypatch):
     assert isinstance(unet_trace.noise_predictor(unet), unet_trace.EagerNoisePredictor)
 
 
+def test_an_sd_sized_unet_runs_eagerly(unet, monkeypatch):
+    monkeypatch.setattr(unet_trace, "MAX_TRACED_PARAMETERS", unet.num_parameters() - 1)
+    assert isinstance(unet_trace.noise_predictor(unet), unet_trace.EagerNoisePredictor)
+
+
 def test_traces_do_not_keep_a_dropped_model_alive(tiny_model_dir):
     from diffusers import UNet2DConditionModel
 
