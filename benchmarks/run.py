@@ -133,8 +133,9 @@ def cpu_options(model_dir, params, repeats, try_compile=True, try_bf16=True):
                          "max_pixel_change": int(np.abs(image - base_image).max())}
 
     option("1 thread", base_model, lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads))
+    traced = unet_trace.ENABLED
     option("UNet eager, not traced", base_model, lambda: setattr(unet_trace, "ENABLED", False),
-           lambda: setattr(unet_trace, "ENABLED", True))
+           lambda: setattr(unet_trace, "ENABLED", traced))
     cl_model = load_model(model_dir, device="cpu")
     cl_model.unet.to(memory_format=torch.channels_last)
     cl_model.vae.to(memory_format=torch.channels_last)

@@ -46,12 +46,14 @@ def noise_predictor(unet):
 
     Traced for a small diffusers UNet on the CPU; a GPU's, an SD-sized or a torch.compile'd UNet
     (not a ModelMixin) is called as it is."""
-    if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"
-            and unet.num_parameters() <= MAX_TRACED_PARAMETERS):
+    if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"):
         return EagerNoisePredictor(unet)
     with _predictors_lock:
-        if unet not in _predictors:
-            _predictors[unet] = TracedNoisePredictor(unet)
+        if unet in _predictors:  # looked up first: counting parameters costs ~2 ms, every image
+            return _predictors[unet]
+        if unet.num_parameters() > MAX_TRACED_PARAMETERS:
+            return EagerNoisePredictor(unet)
+        _predictors[unet] = TracedNoisePredictor(unet)
         return _predictors[unet]
 
 

@@ -66,15 +66,21 @@ def test_switched_off_the_unet_runs_eagerly(unet, monkeypatch):
     assert isinstance(unet_trace.noise_predictor(unet), unet_trace.EagerNoisePredictor)
 
 
-def test_an_sd_sized_unet_runs_eagerly(unet, monkeypatch):
+def fresh_unet(folder):
+    """A UNet noise_predictor has not seen yet (it decides on a UNet's size once)."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(folder, subfolder="unet").eval()
+
+
+def test_an_sd_sized_unet_runs_eagerly(tiny_model_dir, monkeypatch):
+    unet = fresh_unet(tiny_model_dir)
     monkeypatch.setattr(unet_trace, "MAX_TRACED_PARAMETERS", unet.num_parameters() - 1)
     assert isinstance(unet_trace.noise_predictor(unet), unet_trace.EagerNoisePredictor)
 
 
 def test_traces_do_not_keep_a_dropped_model_alive(tiny_model_dir):
-    from diffusers import UNet2DConditionModel
-
-    unet = UNet2DConditionModel.from_pretrained(tiny_model_dir, subfolder="unet").eval()
+    unet = fresh_unet(tiny_model_dir)
     sample, embeddings = inputs(2)
     with torch.no_grad():
         unet_trace.noise_predictor(unet)(sample, torch.tensor(10), embeddings)
