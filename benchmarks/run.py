@@ -166,13 +166,16 @@ def gpu_section(report, model_dir, steps=50, size=512, device="cuda"):
             model.components[part].to(dtype)
         model.dtype = dtype
         params = GenerationParams(prompt="an astronaut on mars", seed=0, steps=steps, guidance=7.5, width=size, height=size)
+        eager_unet = model.unet
         for compile_unet in (False, True):
-            if compile_unet:
-                model.components["unet"] = torch.compile(model.unet)
-                # The pipeline engine caches a pipeline over the components it first saw: drop it, or the
-                # "compiled pipeline" rows run the eager UNet (session 9's GPU run did).
-                model.__dict__.pop("_base_pipeline", None)
             for engine in ("manual", "pipeline"):
+                if compile_unet:
+                    # A fresh compile per row. Session 9's H100 run shared one: the second engine's calls
+                    # recompiled it and ran slower (33.7 vs 59.4 it/s), bf16 recompiled fp16's graph, and
+                    # the pipeline engine's cached pipeline still held the eager UNet.
+                    torch._dynamo.reset()
+                    model.components["unet"] = torch.compile(eager_unet)
+                    model.__dict__.pop("_base_pipeline", None)
                 key = f"gpu: {dtype_name} {'compiled' if compile_unet else 'eager'} {engine}"
                 try:
                     report[key] = gpu_rates(model, replace(params, engine=engine))
