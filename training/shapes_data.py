@@ -122,5 +122,10 @@ def sample(index: int, seed: int = 0):
     return render(scene, rng), random_caption(scene, rng), scene
 
 
+def images_at(indices, seed: int = 0) -> np.ndarray:
+    """The images (no captions) of the data set with this seed at these indices, stacked."""
+    return np.stack([np.asarray(sample(i, seed)[0]) for i in indices])
+
+
 def image_batch(start: int, count: int, seed: int = 0) -> np.ndarray:
-    return np.stack([np.asarray(sample(i, seed)[0]) for i in range(start, start + count)])
+    return images_at(range(start, start + count), seed)

@@ -187,7 +187,7 @@ def finetune_decoder(work: Path, vae, data, steps: int, batch: int, stage="decod
 
 def dataset_images(indices) -> torch.Tensor:
     """The latents' data set images (DATA_SEED) at these indices, as [-1, 1] pixels."""
-    return to_tensor(np.stack([np.asarray(shapes_data.sample(i, DATA_SEED)[0]) for i in indices]))
+    return to_tensor(shapes_data.images_at(indices, DATA_SEED))
 
 
 def edge_band(images) -> torch.Tensor:
