@@ -111,11 +111,11 @@ def build_demo(model_id: str) -> gr.Blocks:
 
             with gr.Tab("Negative prompt", id="negative"):
                 gr.Markdown("The negative prompt takes the empty prompt's place in the unconditional branch, so "
-                            "guidance pushes *away* from it. It acts on the whole picture: pushing away from "
-                            "`red` can also change a background.")
+                            "guidance pushes *away* from it. It acts on the whole picture: a colour in the negative "
+                            "prompt steers the background away from it too.")
                 with gr.Row():
-                    prompt_n = gr.Textbox("a star on a white background" if shapes else "", label="Prompt", lines=2)
-                    negative_n = gr.Textbox("red" if shapes else "", label="Negative prompt")
+                    prompt_n = gr.Textbox("a circle" if shapes else "", label="Prompt", lines=2)
+                    negative_n = gr.Textbox("blue" if shapes else "", label="Negative prompt")
                 with gr.Row():
                     num_n = gr.Slider(1, 16, value=9, step=1, label="Number of images")
                     guidance_n = gr.Slider(0, 30, value=d["guidance"], step=0.25, label="Guidance")

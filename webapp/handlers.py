@@ -218,9 +218,9 @@ SHAPES_EXAMPLES = {
     "txt2img": [["a red circle on a blue background", ""], ["a yellow star on a black background", ""],
                 ["a white triangle on a green background", ""]],  # + the model's guidance
     "grid": [["a purple square on an orange background", ""], ["a blue star on a yellow background", ""]],
-    # prompts whose images often had the negative's colour with the previous UNet (4 and 3 of the tab's 9);
-    # with the current one 1 and 1 of 9, a weaker show (model card, issue 3)
-    "negative": [["a star on a white background", "red"], ["a square", "white"]],
+    # prompts whose images often have the negative's colour without it, on the tab's 9 seeds (193-201): blue
+    # circles 4 of 9 (0 with the negative; the whole picture turns warm), dark squares 8 of 9 (0 with it)
+    "negative": [["a circle", "blue"], ["a square on a white background", "black"]],
 }
 SEED_ARTICLE_EXAMPLES = {  # the seed article's prompts, for real SD models
     "txt2img": [["a photograph of an astronaut riding a horse on mars", "", 9.0]],
