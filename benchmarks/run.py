@@ -156,20 +156,11 @@ def cpu_options(model_dir, params, repeats, try_compile=True, try_bf16=True):
     return results
 
 
-def load_in_dtype(model_dir, device, dtype):
-    """load_model picks fp16 on CUDA; the GPU rows choose the dtype themselves."""
-    model = load_model(model_dir, device=device)
-    for part in ("unet", "vae", "text_encoder"):
-        model.components[part].to(dtype)
-    model.dtype = dtype
-    return model
-
-
 def gpu_section(report, model_dir, steps=50, size=512, device="cuda"):
     """Each result goes into the report as soon as it is measured: a compile that runs long or fails
     leaves the rows before it."""
     for dtype_name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
-        model = load_in_dtype(model_dir, device, dtype)
+        model = load_model(model_dir, device=device, dtype=dtype)
         params = GenerationParams(prompt="an astronaut on mars", seed=0, steps=steps, guidance=7.5, width=size, height=size)
         eager_unet = model.unet
         for compile_unet in (False, True):
@@ -218,7 +209,7 @@ def cuda_equivalence(model_dir, device="cuda"):
     cpu_image = pixels(generate(load_model(model_dir, device="cpu"), params))
     results = {}
     for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
-        model = load_in_dtype(model_dir, device, dtype)
+        model = load_model(model_dir, device=device, dtype=dtype)
         manual, pipeline = pixels(generate(model, params)), pixels(generate(model, replace(params, engine="pipeline")))
         torch.cuda.synchronize()
         seconds = statistics.median(timed(lambda: (generate(model, params), torch.cuda.synchronize()))

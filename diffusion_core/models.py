@@ -113,7 +113,8 @@ def files_fingerprint(source: str) -> str:
 
 
 def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on_cpu: bool = False,
-               allowed_roots=None) -> LoadedModel:
+               allowed_roots=None, dtype: torch.dtype | None = None) -> LoadedModel:
+    """dtype: None follows the device's policy (pick_dtype); benchmarks pass one to compare dtypes."""
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
 
@@ -124,7 +125,7 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
 
     source = resolve_source(model_id, allowed_roots)
     torch_device = pick_device(device)
-    dtype = pick_dtype(torch_device, bf16_on_cpu)
+    dtype = dtype or pick_dtype(torch_device, bf16_on_cpu)
     options = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False,
                    trust_remote_code=False)
     try:
