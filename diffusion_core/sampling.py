@@ -23,6 +23,7 @@ class StepInfo:
     predicted_x0: torch.Tensor | None  # the scheduler's guess of the clean latents, when it gives one
     noise_uncond: torch.Tensor | None  # None when guidance is 1 (no unconditional branch) or unknown
     noise_text: torch.Tensor | None
+    sample: torch.Tensor | None = None  # x_t this step started from (what the noise predictions are of)
 
 
 StepCallback = Callable[[StepInfo], None]
@@ -67,10 +68,10 @@ def denoise(predict_noise, scheduler, latents, timesteps, text_embeddings, uncon
         else:
             noise_uncond, noise_text = None, noise
         output = scheduler.step(noise, t, latents, **options)
-        latents = output.prev_sample
         if on_step:
-            on_step(StepInfo(index, len(timesteps), int(t), latents, getattr(output, "pred_original_sample", None),
-                             noise_uncond, noise_text))
+            on_step(StepInfo(index, len(timesteps), int(t), output.prev_sample,
+                             getattr(output, "pred_original_sample", None), noise_uncond, noise_text, latents))
+        latents = output.prev_sample
     return latents
 
 
