@@ -32,6 +32,7 @@ class LoadedModel:
     defaults: dict = field(default_factory=lambda: dict(SD_DEFAULTS))
     known_words: dict | None = None
     fingerprint: str = ""  # changes when the model's files do (see files_fingerprint)
+    variant: str | None = None  # "fp16" when the weights came from the folder's fp16 copies
 
     @property
     def can_run_manual_loop(self) -> bool:
@@ -129,13 +130,14 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
     options = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False,
                    trust_remote_code=False)
     try:
-        pipe = None
+        pipe, variant = None, None
         if dtype == torch.float16:
-            try:  # half-size download where the repo has it
-                pipe = DiffusionPipeline.from_pretrained(source, variant="fp16", **options)
+            try:  # the half-size copies where the folder or repo has them (diffusers' `fp16` variant)
+                pipe, variant = DiffusionPipeline.from_pretrained(source, variant="fp16", **options), "fp16"
             except Exception:
                 pipe = None
-        pipe = pipe or DiffusionPipeline.from_pretrained(source, **options)
+        if pipe is None:
+            pipe, variant = DiffusionPipeline.from_pretrained(source, **options), None
     except Exception as error:
         raise ModelLoadError(f"Could not load model {model_id!r}: {error}") from None
     pipe.to(torch_device)
@@ -156,4 +158,4 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str | None = None, bf16_on
             raise ModelLoadError(f"{defaults_file}: {error}") from None
     return LoadedModel(model_id=str(model_id), components=components, device=torch_device, dtype=dtype,
                        pipeline_class_name=type(pipe).__name__, defaults=defaults, known_words=known_words,
-                       fingerprint=files_fingerprint(source))
+                       fingerprint=files_fingerprint(source), variant=variant)

@@ -1,4 +1,5 @@
 """Integration: the shipped model in assets/shapes-sd, loaded like any SD model."""
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image, ImageFilter
+from safetensors.torch import load_file
 
 from diffusion_core import DEFAULT_MODEL, GenerationParams, generate, load_model
 from training.shape_classifier import classify
@@ -20,16 +22,52 @@ def shipped():
     return load_model()
 
 
+WEIGHT_FILES = ["text_encoder/model", "unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model"]
+
+
 def test_shipped_model_is_small_and_in_stable_diffusion_format():
     folder = Path(DEFAULT_MODEL)
-    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    assert size <= 20 * 1024 * 1024, f"{size / 2**20:.1f} MB"
-    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    fp32_weights = [folder / f"{name}.safetensors" for name in WEIGHT_FILES]
+    # One copy of the model, in the half-size form a GPU downloads, with its configs and tokenizer.
+    half_size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and f not in fp32_weights)
+    assert half_size <= 20 * 1024 * 1024, f"{half_size / 2**20:.1f} MB"
+    pipe = StableDiffusionPipeline.from_pretrained(folder)  # no arguments, as a diffusers user types it
     assert pipe.vae.config.latent_channels == 4 and 2 ** (len(pipe.vae.config.block_out_channels) - 1) == 8
     assert pipe.vae.config.scaling_factor != 0.18215  # its own, measured on its latents
     assert pipe.tokenizer.model_max_length == 77
     for word in ("circle", "square", "triangle", "star", "purple", "background"):
         assert len(pipe.tokenizer(word, add_special_tokens=False).input_ids) == 1
+
+
+def test_main_weights_are_fp32_and_the_fp16_variant_holds_the_same_weights():
+    folder = Path(DEFAULT_MODEL)
+    for name in WEIGHT_FILES:
+        main, half = load_file(folder / f"{name}.safetensors"), load_file(folder / f"{name}.fp16.safetensors")
+        assert main.keys() == half.keys(), name
+        for key, tensor in main.items():
+            assert tensor.dtype == torch.float32 and half[key].dtype == torch.float16, (name, key)
+            assert torch.equal(tensor.half(), half[key]) and torch.equal(half[key].float(), tensor), (name, key)
+    config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
+    assert not {"local_files_only", "is_local"} & config.keys()  # loader options, not configuration
+
+
+def test_stock_diffusers_with_no_arguments_draws_the_pipeline_engines_image(shipped):
+    pipe = StableDiffusionPipeline.from_pretrained(DEFAULT_MODEL)
+    assert pipe.unet.dtype == pipe.vae.dtype == pipe.text_encoder.dtype == torch.float32
+    pipe.set_progress_bar_config(disable=True)
+    stock = pipe("a red circle on a blue background", num_inference_steps=25,
+                 generator=torch.Generator("cpu").manual_seed(3)).images[0]
+    params = GenerationParams(prompt="a red circle on a blue background", seed=3, steps=25, guidance=7.5,
+                              width=128, height=128, engine="pipeline")  # stock diffusers' defaults
+    ours = generate(shipped, params).images[0]
+    assert np.array_equal(np.asarray(ours), np.asarray(stock))
+
+
+def test_fp16_loads_take_the_fp16_variant():
+    pipe = StableDiffusionPipeline.from_pretrained(DEFAULT_MODEL, variant="fp16", dtype=torch.float16)
+    assert pipe.unet.dtype == pipe.text_encoder.dtype == torch.float16
+    assert load_model(device="cpu", dtype=torch.float16).variant == "fp16"  # a GPU's dtype, on this CPU
+    assert load_model(device="cpu").variant is None
 
 
 def test_shipped_defaults_are_recorded(shipped):

@@ -4,7 +4,7 @@
 
 Stages, each resumable from checkpoints in --work (rerun the same command after
 an interruption): tokenizer -> VAE -> latents of the data set -> UNet + text
-encoder -> export (fp16 safetensors + model_index.json). `--only export` writes
+encoder -> export (diffusers' layout: fp32 weights, fp16 copies as the `fp16` variant). `--only export` writes
 the current checkpoint out, e.g. to try a model while training goes on.
 """
 import argparse
@@ -296,6 +296,21 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int, device
     return ema_unet, ema_text
 
 
+def save_model_folder(pipe, out: Path):
+    """diffusers' conventions: fp32 weights in the main files, so a plain `from_pretrained` works on a CPU,
+    and fp16 copies as the `fp16` variant (`variant="fp16", torch_dtype=torch.float16` on a GPU)."""
+    pipe.to(torch.float16)
+    pipe.save_pretrained(out, safe_serialization=True, variant="fp16")
+    pipe.to(torch.float32)
+    pipe.save_pretrained(out, safe_serialization=True)
+    # Loaders write the options they were called with into the tokenizer's config; they are not config.
+    config_path = out / "tokenizer" / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    for option in ("local_files_only", "is_local"):
+        config.pop(option, None)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
 def export(work: Path, out: Path, tokenizer, vae_channels, decoder_stage: str, unet_stage: str):
     vae = model_configs.make_vae(vae_channels)
     vae.load_state_dict(torch.load(work / f"{decoder_stage}.pt")["vae"])
@@ -309,8 +324,7 @@ def export(work: Path, out: Path, tokenizer, vae_channels, decoder_stage: str, u
         scheduler=model_configs.make_shipped_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
-    pipe.to(torch.float16)  # halves the files; loading upcasts to the caller's dtype
-    pipe.save_pretrained(out, safe_serialization=True)
+    save_model_folder(pipe, out)
     for name in ("vocab.json", "merges.txt"):  # for loaders that predate tokenizer.json
         (out / "tokenizer" / name).write_bytes((work / "tokenizer" / name).read_bytes())
     (out / "generation_defaults.json").write_text(json.dumps(
