@@ -34,7 +34,7 @@ def generate(model, params: GenerationParams, init_image: Image.Image | None = N
              on_step: sampling.StepCallback | None = None) -> GenerationResult:
     """num_images images of one prompt (seeds seed, seed+1, ...), from noise or from init_image."""
     params = _checked(model, params, init_image)
-    return _run(model, params, [params.guidance] * params.num_images, seeds.generators, init_image, on_step)
+    return _run(model, params, [params.guidance] * params.num_images, False, init_image, on_step)
 
 
 def guidance_grid(model, params: GenerationParams, guidances=SEED_GRID,
@@ -46,7 +46,7 @@ def guidance_grid(model, params: GenerationParams, guidances=SEED_GRID,
     params = _checked(model, replace(params, num_images=len(guidances), guidance=max(guidances)), None)
     for g in guidances:
         replace(params, guidance=g).validated()
-    return _run(model, params, guidances, seeds.same_seed_generators, None, on_step)
+    return _run(model, params, guidances, True, None, on_step)
 
 
 def _checked(model, params: GenerationParams, init_image) -> GenerationParams:
@@ -59,7 +59,8 @@ def _checked(model, params: GenerationParams, init_image) -> GenerationParams:
     return params
 
 
-def _run(model, params, guidances, make_generators, init_image, on_step) -> GenerationResult:
+def _run(model, params, guidances, same_seed: bool, init_image, on_step) -> GenerationResult:
+    """same_seed: every image starts from the seed's noise (a grid); else image i from seed + i."""
     notes = []
     engine = params.engine
     if engine == "manual" and not model.can_run_manual_loop:
@@ -68,6 +69,7 @@ def _run(model, params, guidances, make_generators, init_image, on_step) -> Gene
                      "such as SDXL's pooled embeddings); diffusers' pipeline made these images.")
     if init_image is not None:
         init_image = image_ops.prepare_init_image(init_image, params.width, params.height)
+    make_generators = seeds.same_seed_generators if same_seed else seeds.generators
     generators = make_generators(params.seed, len(guidances))
     scheduler = make_scheduler(params.scheduler, model.scheduler.config)
     info = prompts.describe_prompt(model.tokenizer, params.prompt)
@@ -83,7 +85,6 @@ def _run(model, params, guidances, make_generators, init_image, on_step) -> Gene
             notes.append("diffusers' pipeline turns guidance off at values of 1 or less, so those images "
                          "all equal guidance 1; the manual loop blends toward the unconditional prediction.")
 
-    same_seed = make_generators is seeds.same_seed_generators
     per_image = [replace(params, seed=params.seed if same_seed else params.seed + i, guidance=g, num_images=1,
                          engine=engine) for i, g in enumerate(guidances)]
     for image, image_params in zip(images, per_image):
@@ -138,5 +139,5 @@ def _pipeline(model, params, guidances, scheduler, generators, init_image, on_st
             fresh = make_scheduler(params.scheduler, model.scheduler.config)
             images += pipeline_engine.run(model, params, fresh, [generator], init_image, on_step, g)
     if init_image is not None:
-        steps_run = min(int(params.steps * params.strength), params.steps)
+        steps_run = sampling.img2img_steps_run(params.steps, params.strength)
     return images, steps_run, [g > 1 for g in guidances]

@@ -1,7 +1,7 @@
 """The parameters of one generation, their limits, and the A1111 "parameters" PNG text."""
 import math
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from diffusion_core.errors import InvalidRequest
 from diffusion_core.schedulers import LABELS, canonical_name
@@ -64,10 +64,6 @@ class GenerationParams:
                        scheduler=None if self.scheduler is None else canonical_name(self.scheduler),
                        negative_prompt=self.negative_prompt or "")
 
-    def for_image(self, index: int) -> "GenerationParams":
-        """The parameters that reproduce image `index` of this request on its own."""
-        return replace(self, seed=self.seed + index, num_images=1)
-
     def to_png_text(self) -> str:
         """A1111's format: prompt, 'Negative prompt: ...', then 'Key: value, ...'."""
         fields = {
@@ -106,9 +102,6 @@ class GenerationParams:
             strength=float(strength) if strength else None, model=fields.get("Model", ""),
             engine=fields.get("Engine", "manual"),
         )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _as_int(value, name) -> int:

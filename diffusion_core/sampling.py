@@ -75,9 +75,14 @@ def denoise(predict_noise, scheduler, latents, timesteps, text_embeddings, uncon
     return latents
 
 
+def img2img_steps_run(steps: int, strength: float) -> int:
+    """How many of `steps` an image variation runs: the last `strength` part, as diffusers' img2img counts."""
+    return min(int(steps * strength), steps)
+
+
 def img2img_timesteps(scheduler, steps: int, strength: float):
     """Skip the first (1 - strength) of the schedule, exactly as diffusers' img2img does."""
-    start = steps - min(int(steps * strength), steps)
+    start = steps - img2img_steps_run(steps, strength)
     timesteps = scheduler.timesteps[start * scheduler.order:]
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(start * scheduler.order)

@@ -1,7 +1,6 @@
 """Seeds: image i of a request uses seed + i on a CPU generator, so it reproduces alone on any device."""
 import random
 
-import numpy as np
 import torch
 
 MAX_SEED = 2**63 - 1
@@ -14,13 +13,6 @@ def generators(seed: int, count: int) -> list[torch.Generator]:
 def same_seed_generators(seed: int, count: int) -> list[torch.Generator]:
     """For grids: every cell starts from the same noise, only guidance varies."""
     return [torch.Generator("cpu").manual_seed(seed) for _ in range(count)]
-
-
-def seed_all(seed: int) -> None:
-    """The seed article's helper: seed Python, NumPy and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def random_seed() -> int:

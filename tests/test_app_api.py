@@ -8,6 +8,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from diffusion_core import GenerationParams
+from diffusion_core.schedulers import LABELS, canonical_name
 from tests.app_server import ROOT, running_app
 
 EXAMPLE = ROOT / "assets" / "examples" / "red_circle_on_blue.png"
@@ -66,6 +67,14 @@ def test_image_variation_reports_the_steps_that_ran(client):
     assert len(gallery) == 2
     assert "15 of 25 requested steps ran" in status
     assert png_params(gallery[0]).strength == 0.6
+
+
+@pytest.mark.parametrize("label", list(LABELS.values()))
+def test_every_scheduler_makes_an_image_through_the_api(client, label):
+    """All six on a fresh install: LMS needs scipy, which only requirements.txt brings."""
+    _, status, gallery = client.predict(prompt="a red circle", scheduler=label, steps=5, api_name="/txt2img")
+    assert len(gallery) == 1 and "manual engine" in status
+    assert png_params(gallery[0]).scheduler == canonical_name(label)
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -1,0 +1,56 @@
+"""Text to image: the image emerging every k steps, then the gallery."""
+import gradio as gr
+
+from diffusion_core import generate
+from webapp.common import (cached_examples, gallery, guidance_slider, images_slider, make_params, on_gpu,
+                           pinned_gallery, recommended_settings, status_text, stream)
+from webapp.examples import examples_for
+
+
+class Txt2ImgTab:
+    def __init__(self, slot):
+        self.slot = slot
+
+    def build(self, model, settings):
+        shapes = model.known_words is not None
+        with gr.Tab("Text to image", id="txt2img"):
+            with gr.Row():
+                with gr.Column():
+                    self.prompt = gr.Textbox("a red circle on a blue background" if shapes else "", label="Prompt",
+                                             lines=2)
+                    self.negative = gr.Textbox("", label="Negative prompt")
+                    self.guidance = guidance_slider(model.defaults["guidance"])
+                    num_images = images_slider(1)
+                    preview_every = gr.Number(0, precision=0, label="Preview every k steps (0 = steps // 8)", minimum=0)
+                    with gr.Row():
+                        run = gr.Button("Generate", variant="primary", elem_id="run-txt2img")
+                        stop = gr.Button("Stop", variant="stop")
+                with gr.Column():
+                    preview = gr.Image(label="Emerging image", format="png", type="pil", height=256)
+                    status = gr.Markdown()
+            self.gallery = pinned_gallery("gallery-txt2img", 8, label="Images", height=300, preview=False,
+                                          object_fit="contain")
+            cached_examples(model, examples_for(model, "txt2img"), [self.prompt, self.negative, self.guidance],
+                            [preview, status, self.gallery], self.txt2img_example)
+            self.send = gr.Button("Send selected image to image variation")
+        event = run.click(on_gpu(self.txt2img), inputs=[self.prompt, self.negative, self.guidance, num_images,
+                                                *settings.shared, preview_every],
+                          outputs=[preview, status, self.gallery], api_name="txt2img")
+        stop.click(None, cancels=[event], api_name=False)
+        return self
+
+    def txt2img(self, prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height, engine,
+                preview_every, progress=gr.Progress()):
+        params = make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height,
+                             engine)
+        every = int(preview_every or 0) or max(1, int(steps or 8) // 8)
+        for item in stream(self.slot, lambda model, on_step: generate(model, params, on_step=on_step), every,
+                           progress):
+            if isinstance(item, list):
+                yield item[0], item[1], gr.skip()
+            else:
+                yield item.images[0], status_text(item), gallery(item)
+
+    def txt2img_example(self, prompt, negative_prompt, guidance, progress=gr.Progress()):
+        yield from self.txt2img(prompt, negative_prompt, guidance, 1, *recommended_settings(self.slot), 0,
+                                progress=progress)
