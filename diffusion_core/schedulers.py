@@ -4,7 +4,7 @@ import diffusers
 from diffusion_core.errors import InvalidRequest
 
 # diffusers class names, looked up when first used: importing the classes up front
-# pulls in scipy (LMS) and costs about a second of the app's cold start.
+# pulls in scipy (LMS) and lengthens the app's cold start (benchmarks/README.md).
 SCHEDULERS = {
     "pndm": ("PNDMScheduler", "PNDM"),
     "lms": ("LMSDiscreteScheduler", "LMS"),

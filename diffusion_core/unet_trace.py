@@ -1,18 +1,18 @@
 """The UNet's noise prediction, replayed from a TorchScript trace on the CPU: same arithmetic, less Python.
 
-A small UNet's call on the CPU spends about a third of its time in Python: diffusers' module tree
-dispatches ~1 700 aten ops per call one by one. A trace records those ops once and replays them from
-C++. The same kernels run, so predictions are bit-identical, and a 25-step image of the shipped model
-takes ~0.7x the time (benchmarks/README.md). SD-sized UNets are not traced: their op time dwarfs the
-Python, and recording and checking a trace costs about three UNet calls per new input signature.
+A small UNet's call on the CPU spends a large share of its time in Python: diffusers' module tree
+dispatches its aten ops one by one. A trace records those ops once and replays them from C++. The same
+kernels run, so predictions are bit-identical, and an image of the shipped model takes markedly less
+time (measured, with dates, in benchmarks/README.md). SD-sized UNets are not traced: their op time dwarfs
+the Python, and recording and checking a trace costs a few UNet calls per new input signature.
 
 A trace is valid only for the input shapes and dtypes it recorded (diffusers branches on sizes), so
 one is kept per signature. Each new trace is checked against an eager call on the same inputs before
 it is used; where tracing fails or disagrees (a model the tracer cannot follow, a torch without
 torch.jit), calls stay eager: the images are the same, only slower.
 
-Why not torch.compile or torch.export (torch.jit is deprecated in their favour): on the 2-core AVX2
-development CPU inductor compiled for about a minute and ran slower than eager, and an exported
+Why not torch.compile or torch.export (torch.jit is deprecated in their favour): on the 2-core
+development CPUs inductor compiled for a long time and ran no faster than eager, and an exported
 program dispatches its ops from Python again (benchmarks/README.md).
 """
 import logging
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 # Read at call time, so a benchmark can compare both sides in one process.
 ENABLED = os.environ.get("DIFFUSION_TRACE", "1").lower() not in ("0", "false", "no")
 MAX_TRACES = 8  # signatures kept per UNet: sizes x batch sizes (a grid, guidance 1) a session uses
-# The shipped UNet has 2.2 M parameters, SD 1.5's 860 M (~5 s a call on the 2-core CPU, of which the
-# Python is a few ms); anything past this is called as it is.
+# The shipped UNet has a few million parameters, SD's hundreds of millions, whose calls spend almost all
+# their time in kernels (benchmarks/README.md); anything past this is called as it is.
 MAX_TRACED_PARAMETERS = 100_000_000
 EAGER = object()  # marks a signature whose trace failed or disagreed
 
@@ -49,7 +49,7 @@ def noise_predictor(unet):
     if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"):
         return EagerNoisePredictor(unet)
     with _predictors_lock:
-        if unet in _predictors:  # looked up first: counting parameters costs ~2 ms, every image
+        if unet in _predictors:  # looked up first: counting parameters walks every tensor
             return _predictors[unet]
         if unet.num_parameters() > MAX_TRACED_PARAMETERS:
             return EagerNoisePredictor(unet)

@@ -30,7 +30,7 @@ DECODER_LR = 5e-4
 # decoder-sharp's loss counts pixels near the target's colour edges 1 + this many times (model card:
 # "Why an edge-weighted decoder loss"); 0 is the plain L1 + MSE of the releases before
 DECODER_EDGE_WEIGHT = 4.0
-# strength 0.6: the weakest variation that recoloured all 64 of the evaluator's circles (0.5: 9 of 64)
+# strength 0.6: the weakest variation that recoloured the evaluator's circles (model card, strength sweep)
 DEFAULTS = {"steps": 25, "guidance": 7.5, "width": 128, "height": 128, "scheduler": "dpm++2m", "strength": 0.6}
 
 
@@ -352,9 +352,9 @@ def main():
                         default=model_configs.VAE_CHANNELS, help="the VAE's block widths, e.g. 16,32,64,128")
     parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--decoder-steps", type=int, default=0,
-                        help="decoder fine-tune on sampled latents (the previous model used 1900; 0 skips it)")
+                        help="decoder fine-tune on sampled latents (0 skips it; the model card says what earlier models used)")
     parser.add_argument("--sharp-decoder-steps", type=int, default=3000,
-                        help="decoder fine-tune on posterior means (1500 before: rounder star points, model card)")
+                        help="decoder fine-tune on posterior means (the model card compares step counts)")
     parser.add_argument("--decoder-batch", type=int, default=8)
     parser.add_argument("--decoder-edge-weight", type=float, default=DECODER_EDGE_WEIGHT,
                         help="decoder-sharp: extra weight of pixels near colour edges (0: plain L1 + MSE, as before)")
