@@ -121,8 +121,7 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
     else:
         text, uncond = prompts.encode(model.tokenizer, model.text_encoder, [params.prompt]).repeat(count, 1, 1), None
     scheduler.set_timesteps(params.steps, device=device)
-    vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)  # 8 for SD
-    latent_shape = (unet.config.in_channels, params.height // vae_scale, params.width // vae_scale)
+    shape = latent_shape(model, params.width, params.height)
     predict_noise = unet_trace.noise_predictor(unet)
 
     clean = None
@@ -132,7 +131,7 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
             posterior = vae.encode(pixels).latent_dist
         clean = torch.cat([posterior.sample(g) for g in generators]) * vae.config.scaling_factor
     # Drawn even when `noise` is given, so each generator is where a plain run's would be (ancestral steps).
-    drawn = sampling.initial_noise(generators, latent_shape, device, text.dtype)
+    drawn = sampling.initial_noise(generators, shape, device, text.dtype)
     noise = drawn if noise is None else noise.to(device, text.dtype)
 
     steps_run = params.steps
@@ -155,6 +154,12 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
     latents = sampling.denoise(predict_noise, scheduler, latents, timesteps, text, uncond,
                                torch.tensor(guidances), generators, on_step)
     return image_ops.decode_latents(vae, latents), steps_run, [g != 1 for g in guidances]
+
+
+def latent_shape(model, width: int, height: int) -> tuple[int, int, int]:
+    """One image's latents: the UNet's channels at the VAE's downsampled size."""
+    vae_scale = 2 ** (len(model.vae.config.block_out_channels) - 1)  # 8 for SD
+    return model.unet.config.in_channels, height // vae_scale, width // vae_scale
 
 
 def _check_steps_run(steps_run, params, strength):
