@@ -5,10 +5,6 @@
     seed_interpolation.py  why does a seed set the composition? slerp between two seeds' initial noise
     guidance_effect.py     what does guidance do? saturation, contrast, distance to guidance 1 (and, for the
                            shipped model, what the shapes classifier reads) per cell of a guidance grid
-"""
-from diffusion_core.compare.guidance_effect import guidance_effect
-from diffusion_core.compare.scheduler_grid import compare_schedulers
-from diffusion_core.compare.seed_interpolation import seed_interpolation, slerp
-from diffusion_core.compare.strength_sweep import strength_sweep
 
-__all__ = ["compare_schedulers", "guidance_effect", "seed_interpolation", "slerp", "strength_sweep"]
+Each module's main function has the module's name: `from diffusion_core.compare.strength_sweep import strength_sweep`.
+"""

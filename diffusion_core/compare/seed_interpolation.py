@@ -25,6 +25,8 @@ PARALLEL = 0.9995  # cosine above which two noises are treated as parallel: sler
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation from a (t=0) to b (t=1); a straight line where they are nearly parallel."""
+    if t in (0, 1):  # the seeds' own noise, bit for bit
+        return (a if t == 0 else b).clone()
     cosine = torch.sum(a * b) / (a.norm() * b.norm())
     if cosine.abs() > PARALLEL:
         return (1 - t) * a + t * b
