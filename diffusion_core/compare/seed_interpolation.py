@@ -77,6 +77,9 @@ def seed_interpolation(model, params, seed_b: int, frames: int = DEFAULT_FRAMES,
     fractions, noise = interpolated_noise(model, params, seed_b, frames)
     nearer = [params.seed if t < 0.5 else seed_b for t in fractions]
     result = generate(model, params, None, on_step, seeds=nearer, noise=noise)
+    if result.params[0].scheduler == "euler-a":
+        result.notes.append("Euler a adds fresh noise at every step, which no slerp of the starting noise covers: "
+                            "frames before the middle take it from seed A, the rest from seed B.")
     for image, t in zip(result.images, fractions):  # the PNG's Seed is the nearer one; say where the noise came from
         image_ops.with_parameters(image, f"{image.info['parameters']}, Seed A: {params.seed}, Seed B: {seed_b}, "
                                          f"Slerp t: {t:.4g}")
