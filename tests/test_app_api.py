@@ -55,8 +55,8 @@ def test_live_preview_streams_each_kept_step_with_the_chosen_decoder(client, liv
 
 
 def test_guidance_grid_returns_a_labelled_grid_and_nine_cells(client):
-    grid, cells, status = client.predict(prompt="a yellow star", steps=10, api_name="/guidance_grid")
-    assert len(cells) == 9
+    grid, cells, status, plot, table = client.predict(prompt="a yellow star", steps=10, api_name="/guidance_grid")
+    assert len(cells) == 9 and len(table["data"]) == 9  # and the measurements under the grid (test_app_api_compare.py)
     assert [png_params(c).guidance for c in cells] == [0.25, 0.5, 1, 2, 4, 6, 8, 10, 20]
     assert len({png_params(c).seed for c in cells}) == 1
     sheet = Image.open(grid)
