@@ -1,4 +1,4 @@
-"""The Gradio app: four tabs to watch and steer diffusion. Layout and wiring only;
+"""The Gradio app: five tabs to watch and steer diffusion. Layout and wiring only;
 the handlers are in webapp/, the diffusion in diffusion_core/.
 
     python app.py [--port 7860] [--share] [--model assets/shapes-sd]
@@ -9,8 +9,10 @@ import os
 import gradio as gr
 
 from diffusion_core import DEFAULT_MODEL
+from diffusion_core.history import HistoryStore
 from webapp.common import gallery_css
 from webapp.grid_tab import GuidanceGridTab
+from webapp.loop_tab import InsideTheLoopTab
 from webapp.model_slot import ModelSlot
 from webapp.negative_tab import NegativePromptTab
 from webapp.settings import ModelSwitch, build_settings, restore_from_png
@@ -22,6 +24,7 @@ QUEUE_SIZE = 20
 
 def build_demo(model_id: str) -> gr.Blocks:
     slot = ModelSlot(model_id)
+    histories = HistoryStore()  # the runs the loop views look inside, shared by the tabs
     model = slot.get()
     # Gradio names its example caches by position, not content: after a model update the old
     # pictures would show. A folder per version of the model's files keeps them apart.
@@ -32,12 +35,13 @@ def build_demo(model_id: str) -> gr.Blocks:
                     "with our own classifier-free-guidance loop.")
         settings = build_settings(model)
         with gr.Tabs() as tabs:
-            txt2img = Txt2ImgTab(slot).build(model, settings)
+            txt2img = Txt2ImgTab(slot, histories).build(model, settings)
             grid = GuidanceGridTab(slot).build(model, settings)
             negative = NegativePromptTab(slot).build(model, settings)
             variation = ImageVariationTab(slot).build(model, settings)
+            loop = InsideTheLoopTab(slot, histories).build(model, settings)
 
-        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance]
+        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, loop.guidance]
         switch = ModelSwitch(slot, len(guidance_sliders))
         settings.load_button.click(
             switch.load_model, inputs=settings.model_box,
