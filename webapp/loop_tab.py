@@ -11,7 +11,7 @@ from diffusion_core import history_plot, history_views
 from diffusion_core.history import MAX_HISTORY_BYTES, MAX_STORED_RUNS, Recorder, default_every
 from diffusion_core.params import MAX_STEPS
 from diffusion_core.schedulers import LABELS
-from webapp.common import guidance_slider, make_params, on_gpu, stream, user_error
+from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, stream, user_error
 
 INTRO = (f"One image, with every step of the loop kept (up to {MAX_HISTORY_BYTES // 2**20} MiB of latents a run; "
          f"a run that would not fit is refused before it starts, with the number of steps that fit; the server "
@@ -45,8 +45,8 @@ class InsideTheLoopTab:
             with gr.Row():
                 gif = gr.Image(label="Animated GIF (the filmstrip's steps)", type="filepath", height=200)
                 video = gr.Video(label="MP4: every step", height=200)
-            steps_gallery = gr.Gallery(label="Every step's x_t", columns=10, height=200, preview=False,
-                                       object_fit="contain", format="png", elem_id="gallery-loop")
+            steps_gallery = pinned_gallery("gallery-loop", 10, label="Every step's x_t", height=200, preview=False,
+                                           object_fit="contain")
 
             gr.Markdown("## Step scrubber")
             scrubber = gr.Slider(1, MAX_STEPS, value=1, step=1, label="Step (of the last run)", elem_id="loop-scrubber")
@@ -136,10 +136,10 @@ class StepView:
             view.heat = gr.Image(label="where guidance pushes: |text − uncond|", format="png", type="pil", height=200)
         view.explanation = gr.Markdown(elem_id="loop-anatomy-text")
         gr.Markdown("## Noise schedule and latent inspector")
-        with gr.Row():
-            view.chart = gr.Image(label="Noise schedule of this run", format="png", type="pil", elem_id="loop-chart")
-            view.channels = gr.Gallery(label="x_t's latent channels (each on its own grey scale)", columns=2,
-                                       height=320, preview=False, object_fit="contain", format="png")
+        view.chart = gr.Image(label="Noise schedule of this run", format="png", type="pil", elem_id="loop-chart",
+                              height=360)
+        view.channels = pinned_gallery("loop-channels", 4, label="x_t's 4 latent channels (each on its own grey scale)",
+                                       height=240, preview=False, object_fit="contain")
         with gr.Accordion("The schedule's numbers", open=False):
             view.table = gr.Dataframe(headers=list(history_plot.COLUMNS), label="Schedule, one row per step",
                                       interactive=False)
