@@ -1,7 +1,8 @@
-"""Command line: python -m diffusion_core txt2img|img2img ... --out FILE.png"""
+"""Command line: python -m diffusion_core txt2img|img2img ... --out FILE.png, or loop ... --out FOLDER"""
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from diffusion_core import images as image_ops
@@ -11,6 +12,8 @@ from diffusion_core.models import DEFAULT_MODEL, load_model
 from diffusion_core.params import GenerationParams
 from diffusion_core.schedulers import SCHEDULER_NAMES
 
+LOOP_HELP = ("one image with every step kept: writes result.png, filmstrip.png (x_t and predicted x0 every k "
+             "steps), filmstrip.gif, every-step.mp4 and schedule.png into the --out folder")
 NUMBERING = "With --num-images N > 1 the files are FILE-0.png ... FILE-(N-1).png (image i has seed S+i)."
 
 
@@ -30,8 +33,9 @@ def size(text: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m diffusion_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("txt2img", "img2img"):
-        sub = commands.add_parser(name, help=f"{name}; {NUMBERING}", description=NUMBERING)
+    for name in ("txt2img", "img2img", "loop"):
+        sub = commands.add_parser(name, help=LOOP_HELP if name == "loop" else f"{name}; {NUMBERING}",
+                                  description=LOOP_HELP if name == "loop" else NUMBERING)
         sub.error = _Parser.error.__get__(sub)
         sub.add_argument("--model", default=os.environ.get("DIFFUSION_MODEL", DEFAULT_MODEL),
                          help="hub id or local diffusers folder (default: the shipped shapes model)")
@@ -45,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
         sub.add_argument("--num-images", type=int, default=1)
         sub.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-        sub.add_argument("--out", type=Path, required=True, help="output PNG")
+        sub.add_argument("--out", type=Path, required=True, help="output folder" if name == "loop" else "output PNG")
+        if name == "loop":
+            sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
         if name == "img2img":
             sub.add_argument("--image", type=Path, required=True, help="init image")
             sub.add_argument("--strength", type=float, default=None,
@@ -71,6 +77,8 @@ def run(args) -> list[Path]:
         scheduler=args.scheduler or defaults["scheduler"], width=width, height=height,
         num_images=args.num_images, strength=getattr(args, "strength", None), engine=args.engine,
     )
+    if args.command == "loop":
+        return run_loop(model, params, args.out, args.every)
     result = generate(model, params, init_image=init_image)
     paths = output_paths(args.out, len(result.images))
     for image, path in zip(result.images, paths):
@@ -79,6 +87,26 @@ def run(args) -> list[Path]:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"{result.engine} engine, {result.steps_run} steps: " + ", ".join(map(str, paths)))
+    return paths
+
+
+def run_loop(model, params, folder: Path, every: int) -> list[Path]:
+    from diffusion_core import history_plot, history_views
+    from diffusion_core.history import Recorder
+
+    params = replace(params, num_images=1)  # a history keeps one image
+    recorder = Recorder(model, params)
+    result = generate(model, params, on_step=recorder)
+    history = recorder.history
+    folder.mkdir(parents=True, exist_ok=True)
+    image_ops.save_png(result.images[0], folder / "result.png")
+    paths = [folder / "result.png",
+             history_views.save_png(history_views.filmstrip(model, history, every), folder / "filmstrip.png"),
+             history_views.animation_gif(model, history, folder / "filmstrip.gif", every),
+             history_views.video_mp4(model, history, folder / "every-step.mp4")]
+    history_plot.schedule_chart(history, history.total).save(folder / "schedule.png")
+    paths.append(folder / "schedule.png")
+    print(f"{result.engine} engine, {history.total} steps kept: " + ", ".join(map(str, paths)))
     return paths
 
 

@@ -6,7 +6,7 @@ The run's history lives in the server's HistoryStore; the page holds only its id
 """
 import gradio as gr
 
-from diffusion_core import InvalidRequest, generate
+from diffusion_core import generate
 from diffusion_core import history_plot, history_views
 from diffusion_core.history import MAX_HISTORY_BYTES, MAX_STORED_RUNS, Recorder, default_every
 from diffusion_core.params import MAX_STEPS
@@ -95,7 +95,7 @@ class InsideTheLoopTab:
             gallery = history_views.step_gallery(model, history)
             number = int(step or 0) or history.total
             view = StepView.show(model, history, number)
-        except (InvalidRequest, FloatingPointError) as error:
+        except Exception as error:  # user_error words what the user can fix, logs the rest
             raise user_error(error) from None
         p = history.params
         status = (f"{history.engine} engine · {LABELS[p.scheduler]} · guidance {p.guidance:g} · seed {p.seed} · "
@@ -112,7 +112,7 @@ class InsideTheLoopTab:
             model = self.slot.get()
             history.check_model(model)
             return StepView.show(model, history, step)
-        except (InvalidRequest, FloatingPointError) as error:
+        except Exception as error:  # user_error words what the user can fix, logs the rest
             raise user_error(error) from None
 
 
