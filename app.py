@@ -1,4 +1,4 @@
-"""The Gradio app: five tabs to watch and steer diffusion. Layout and wiring only;
+"""The Gradio app: tabs to watch and steer diffusion. Layout and wiring only;
 the handlers are in webapp/, the diffusion in diffusion_core/.
 
     python app.py [--port 7860] [--share] [--model assets/shapes-sd]
@@ -12,10 +12,13 @@ from diffusion_core import DEFAULT_MODEL
 from diffusion_core.history import HistoryStore
 from webapp.common import gallery_css
 from webapp.grid_tab import GuidanceGridTab
+from webapp.interpolation_tab import SeedInterpolationTab
 from webapp.loop_tab import InsideTheLoopTab
 from webapp.model_slot import ModelSlot
 from webapp.negative_tab import NegativePromptTab
+from webapp.schedulers_tab import SchedulersTab
 from webapp.settings import ModelSwitch, build_settings, restore_from_png
+from webapp.strength_tab import StrengthSweepTab
 from webapp.txt2img_tab import Txt2ImgTab
 from webapp.variation_tab import EXAMPLES_DIR, ImageVariationTab
 
@@ -39,9 +42,13 @@ def build_demo(model_id: str) -> gr.Blocks:
             grid = GuidanceGridTab(slot).build(model, settings)
             negative = NegativePromptTab(slot).build(model, settings)
             variation = ImageVariationTab(slot).build(model, settings)
+            schedulers = SchedulersTab(slot).build(model, settings)
+            sweep = StrengthSweepTab(slot).build(model, settings)
+            walk = SeedInterpolationTab(slot).build(model, settings)
             loop = InsideTheLoopTab(slot, histories).build(model, settings)
 
-        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, loop.guidance]
+        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, schedulers.guidance,
+                            sweep.guidance, walk.guidance, loop.guidance]
         switch = ModelSwitch(slot, len(guidance_sliders))
         settings.load_button.click(
             switch.load_model, inputs=settings.model_box,

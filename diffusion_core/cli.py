@@ -1,8 +1,8 @@
-"""Command line: python -m diffusion_core txt2img|img2img ... --out FILE.png, or loop ... --out FOLDER"""
+"""Command line: python -m diffusion_core txt2img|img2img|compare-schedulers|strength-sweep|seed-interpolation ... --out FILE.png,
+or loop ... --out FOLDER"""
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from diffusion_core import images as image_ops
@@ -33,30 +33,57 @@ def size(text: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m diffusion_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("txt2img", "img2img", "loop"):
-        sub = commands.add_parser(name, help=LOOP_HELP if name == "loop" else f"{name}; {NUMBERING}",
-                                  description=LOOP_HELP if name == "loop" else NUMBERING)
-        sub.error = _Parser.error.__get__(sub)
-        sub.add_argument("--model", default=os.environ.get("DIFFUSION_MODEL", DEFAULT_MODEL),
-                         help="hub id or local diffusers folder (default: the shipped shapes model)")
-        sub.add_argument("--prompt", required=True)
-        sub.add_argument("--negative", default="", help="negative prompt")
-        sub.add_argument("--seed", type=int, default=0)
-        sub.add_argument("--steps", type=int, default=None, help="default: the model's recommended steps")
-        sub.add_argument("--guidance", type=float, default=None, help="default: the model's recommended guidance")
-        sub.add_argument("--scheduler", default=None, help=f"one of {', '.join(SCHEDULER_NAMES)}")
-        sub.add_argument("--size", type=size, default=None, help="WxH, multiples of 8 (default: the model's)")
+    for name in ("txt2img", "img2img"):
+        sub = commands.add_parser(name, help=f"{name}; {NUMBERING}", description=NUMBERING)
+        add_generation_arguments(sub)
         sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
         sub.add_argument("--num-images", type=int, default=1)
-        sub.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-        sub.add_argument("--out", type=Path, required=True, help="output folder" if name == "loop" else "output PNG")
-        if name == "loop":
-            sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
         if name == "img2img":
             sub.add_argument("--image", type=Path, required=True, help="init image")
             sub.add_argument("--strength", type=float, default=None,
                              help="how much to change, 0-1 (default: the model's recommended strength)")
+    add_compare_commands(commands)
+    sub = commands.add_parser("loop", help=LOOP_HELP, description=LOOP_HELP)
+    add_generation_arguments(sub, out_help="output folder")
+    sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
+    sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
     return parser
+
+
+def add_generation_arguments(sub, out_help="output PNG"):
+    sub.error = _Parser.error.__get__(sub)
+    sub.add_argument("--model", default=os.environ.get("DIFFUSION_MODEL", DEFAULT_MODEL),
+                     help="hub id or local diffusers folder (default: the shipped shapes model)")
+    sub.add_argument("--prompt", required=True)
+    sub.add_argument("--negative", default="", help="negative prompt")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--steps", type=int, default=None, help="default: the model's recommended steps")
+    sub.add_argument("--guidance", type=float, default=None, help="default: the model's recommended guidance")
+    sub.add_argument("--scheduler", default=None, help=f"one of {', '.join(SCHEDULER_NAMES)}")
+    sub.add_argument("--size", type=size, default=None, help="WxH, multiples of 8 (default: the model's)")
+    sub.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    sub.add_argument("--out", type=Path, required=True, help=out_help)
+
+
+def add_compare_commands(commands):
+    """The side-by-side comparisons (diffusion_core/compare/): each writes one labelled sheet."""
+    sub = commands.add_parser("compare-schedulers", help="every scheduler at several step counts, each cell timed")
+    add_generation_arguments(sub)
+    sub.add_argument("--schedulers", type=comma_list, default=list(SCHEDULER_NAMES))
+    sub.add_argument("--step-counts", type=comma_list, default=["5", "10", "25", "50"])
+    sub = commands.add_parser("strength-sweep", help="image variation at several strengths in one batch")
+    add_generation_arguments(sub)
+    sub.add_argument("--image", type=Path, required=True, help="init image")
+    sub.add_argument("--strengths", type=comma_list, default=["0.2", "0.4", "0.6", "0.8", "1.0"])
+    sub = commands.add_parser("seed-interpolation", help="slerp between two seeds' noise: a strip (and a GIF)")
+    add_generation_arguments(sub)
+    sub.add_argument("--seed-b", type=int, required=True, help="the seed the last frame is (--seed: the first)")
+    sub.add_argument("--frames", type=int, default=8)
+    sub.add_argument("--gif", type=Path, default=None, help="also write the animation here")
+
+
+def comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def output_paths(out: Path, count: int) -> list[Path]:
@@ -65,20 +92,27 @@ def output_paths(out: Path, count: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{i}{out.suffix or '.png'}") for i in range(count)]
 
 
-def run(args) -> list[Path]:
-    init_image = image_ops.load_image(args.image) if args.command == "img2img" else None
-    model = load_model(args.model, device=args.device)
+def params_from(args, model) -> GenerationParams:
     defaults = model.defaults
     width, height = args.size or (defaults["width"], defaults["height"])
-    params = GenerationParams(
+    return GenerationParams(
         prompt=args.prompt, negative_prompt=args.negative, seed=args.seed,
         steps=defaults["steps"] if args.steps is None else args.steps,
         guidance=defaults["guidance"] if args.guidance is None else args.guidance,
         scheduler=args.scheduler or defaults["scheduler"], width=width, height=height,
-        num_images=args.num_images, strength=getattr(args, "strength", None), engine=args.engine,
+        num_images=getattr(args, "num_images", 1), strength=getattr(args, "strength", None),
+        engine=getattr(args, "engine", "manual"),
     )
+
+
+def run(args) -> list[Path]:
+    init_image = image_ops.load_image(args.image) if getattr(args, "image", None) else None
+    model = load_model(args.model, device=args.device)
     if args.command == "loop":
-        return run_loop(model, params, args.out, args.every)
+        return run_loop(model, params_from(args, model), args.out, args.every)
+    if args.command not in ("txt2img", "img2img"):
+        return run_comparison(args, model, init_image)
+    params = params_from(args, model)
     result = generate(model, params, init_image=init_image)
     paths = output_paths(args.out, len(result.images))
     for image, path in zip(result.images, paths):
@@ -94,7 +128,6 @@ def run_loop(model, params, folder: Path, every: int) -> list[Path]:
     from diffusion_core import history_plot, history_views
     from diffusion_core.history import Recorder
 
-    params = replace(params, num_images=1)  # a history keeps one image
     recorder = Recorder(model, params)
     result = generate(model, params, on_step=recorder)
     history = recorder.history
@@ -107,6 +140,31 @@ def run_loop(model, params, folder: Path, every: int) -> list[Path]:
     history_plot.schedule_chart(history, history.total).save(folder / "schedule.png")
     paths.append(folder / "schedule.png")
     print(f"{result.engine} engine, {history.total} steps kept: " + ", ".join(map(str, paths)))
+    return paths
+
+
+def run_comparison(args, model, init_image) -> list[Path]:
+    from diffusion_core.compare import scheduler_grid, seed_interpolation, strength_sweep
+
+    params = params_from(args, model)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [args.out]
+    if args.command == "compare-schedulers":
+        grid = scheduler_grid.compare_schedulers(model, params, args.schedulers, args.step_counts)
+        sheet, lines = grid.sheet, [cell.label for cell in grid.cells]
+    elif args.command == "strength-sweep":
+        sweep = strength_sweep.strength_sweep(model, params, init_image, args.strengths)
+        sheet, lines = sweep.sheet, sweep.captions()
+    else:
+        walk = seed_interpolation.seed_interpolation(model, params, args.seed_b, args.frames)
+        sheet, lines = walk.strip, walk.captions()
+        if args.gif:
+            args.gif.parent.mkdir(parents=True, exist_ok=True)
+            args.gif.write_bytes(walk.animation_gif)
+            paths.append(args.gif)
+    image_ops.save_png(sheet, args.out)
+    print("\n".join(lines))
+    print("wrote " + ", ".join(map(str, paths)))
     return paths
 
 

@@ -121,3 +121,44 @@ def grid(images: list[Image.Image], labels: list[str] | None = None, columns: in
         if labels:
             draw.text((x + width / 2, y + height + label_height / 2), labels[i], fill="black", font=font, anchor="mm")
     return sheet
+
+
+def table(rows: list[list[Image.Image | None]], row_labels: list[str], column_labels: list[str],
+          cell_labels: list[list[str]] | None = None) -> Image.Image:
+    """A labelled table of images: column headers on top, row headers on the left, a caption under each
+    cell (a comparison's time or steps); None leaves a cell blank."""
+    width, height = next(image for row in rows for image in row if image is not None).size
+    line = max(14, min(24, width // 9))
+    font = ImageFont.load_default(size=line - 4)
+    header = max(line, *(_text_width(font, text) for text in row_labels)) + 8
+    caption = line if cell_labels else 0
+    columns = max(len(row) for row in rows)
+    sheet = Image.new("RGB", (header + columns * width, line + len(rows) * (height + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, text in enumerate(column_labels):
+        draw.text((header + c * width + width / 2, line / 2), text, fill="black", font=font, anchor="mm")
+    for r, row in enumerate(rows):
+        top = line + r * (height + caption)
+        draw.text((header - 4, top + height / 2), row_labels[r], fill="black", font=font, anchor="rm")
+        for c, image in enumerate(row):
+            if image is None:
+                continue
+            sheet.paste(image, (header + c * width, top))
+            if cell_labels:
+                draw.text((header + c * width + width / 2, top + height + caption / 2), cell_labels[r][c],
+                          fill="black", font=font, anchor="mm")
+    return sheet
+
+
+def _text_width(font, text: str) -> int:
+    left, _, right, _ = font.getbbox(text)
+    return int(right - left)
+
+
+def gif_bytes(frames: list[Image.Image], milliseconds_per_frame: int = 150) -> bytes:
+    """An endless animation that plays the frames forward, then back (no jump at the loop)."""
+    sequence = frames + frames[-2:0:-1]
+    buffer = io.BytesIO()
+    sequence[0].save(buffer, format="GIF", save_all=True, append_images=sequence[1:], loop=0,
+                     duration=milliseconds_per_frame)
+    return buffer.getvalue()

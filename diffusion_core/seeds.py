@@ -15,5 +15,10 @@ def same_seed_generators(seed: int, count: int) -> list[torch.Generator]:
     return [torch.Generator("cpu").manual_seed(seed) for _ in range(count)]
 
 
+def generators_for(seeds: list[int]) -> list[torch.Generator]:
+    """One generator per image from the given seeds (comparisons choose each cell's seed)."""
+    return [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+
 def random_seed() -> int:
     return random.randint(0, 2**32 - 1)

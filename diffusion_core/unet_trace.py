@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 # Read at call time, so a benchmark can compare both sides in one process.
 ENABLED = os.environ.get("DIFFUSION_TRACE", "1").lower() not in ("0", "false", "no")
-MAX_TRACES = 8  # signatures kept per UNet: sizes x batch sizes (a grid, guidance 1) a session uses
+# Signatures kept per UNet: sizes x batch sizes a session uses (a grid, guidance 1, and a strength sweep,
+# whose batch grows by one cell's rows each time a strength starts).
+MAX_TRACES = 16
 # The shipped UNet has a few million parameters, SD's hundreds of millions, whose calls spend almost all
 # their time in kernels (benchmarks/README.md); anything past this is called as it is.
 MAX_TRACED_PARAMETERS = 100_000_000

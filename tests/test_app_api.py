@@ -44,9 +44,19 @@ def test_txt2img_several_images_use_consecutive_seeds(client):
     assert [png_params(item).seed for item in gallery] == [40, 41, 42]
 
 
+@pytest.mark.parametrize("live_preview, says_linear", [("auto", False), ("linear approximation (cheap)", True)])
+def test_live_preview_streams_each_kept_step_with_the_chosen_decoder(client, live_preview, says_linear):
+    job = client.submit(prompt="a red circle", steps=8, preview_every=2, live_preview=live_preview,
+                        api_name="/txt2img")
+    job.result()
+    step_texts = [status for _, status, _ in job.outputs() if status.startswith("step ")]
+    assert [text.split(",")[0] for text in step_texts] == ["step 1/8", "step 3/8", "step 5/8", "step 7/8", "step 8/8"]
+    assert all(("cheap linear preview" in text) == says_linear for text in step_texts)
+
+
 def test_guidance_grid_returns_a_labelled_grid_and_nine_cells(client):
-    grid, cells, status = client.predict(prompt="a yellow star", steps=10, api_name="/guidance_grid")
-    assert len(cells) == 9
+    grid, cells, status, plot, table = client.predict(prompt="a yellow star", steps=10, api_name="/guidance_grid")
+    assert len(cells) == 9 and len(table["data"]) == 9  # and the measurements under the grid (test_app_api_compare.py)
     assert [png_params(c).guidance for c in cells] == [0.25, 0.5, 1, 2, 4, 6, 8, 10, 20]
     assert len({png_params(c).seed for c in cells}) == 1
     sheet = Image.open(grid)
@@ -82,6 +92,7 @@ def test_every_scheduler_makes_an_image_through_the_api(client, label):
     (dict(steps=0), "less than minimum value 1"), (dict(width=100), "multiple of 8"),
     (dict(guidance=-1), "less than minimum value 0"), (dict(scheduler="nope"), "Unknown scheduler|not in the list"),
     (dict(num_images=1000), "greater than maximum value 16"), (dict(seed=-5), "Seed|minimum"),
+    (dict(live_preview="taesd"), "not in the list|Live preview"),
 ])
 def test_bad_input_gets_a_clear_message_and_the_server_keeps_serving(client, arguments, message):
     with pytest.raises(AppError, match=message):

@@ -13,6 +13,7 @@ import gradio as gr
 
 from diffusion_core import GenerationCancelled, GenerationParams, InvalidRequest, ModelLoadError
 from diffusion_core import images as image_ops
+from diffusion_core import latent_preview
 from diffusion_core import params as limits
 from diffusion_core.generate import SEED_GRID
 from diffusion_core.schedulers import LABELS, canonical_name
@@ -30,6 +31,8 @@ ENGINES = {"manual CFG loop": "manual", "diffusers pipeline": "pipeline"}  # lab
 ENGINE_LABELS = {value: label for label, value in ENGINES.items()}
 MANUAL_ENGINE = ENGINE_LABELS["manual"]
 SCHEDULER_CHOICES = list(LABELS.values())
+PREVIEWS = {"auto": "auto", "VAE decode (exact)": "vae", "linear approximation (cheap)": "linear"}  # label -> value
+PREVIEW_METHOD_NAMES = {"vae": "the VAE decode", "linear": "the cheap linear map"}
 DEFAULT_SEED = 193
 DEFAULT_GRID = ", ".join(f"{g:g}" for g in SEED_GRID)
 # The core accepts guidance up to params.MAX_GUIDANCE; past 30 every model burns, so the sliders stop there.
@@ -53,6 +56,12 @@ def pinned_gallery(elem_id: str, columns: int, **options) -> gr.Gallery:
 
 def guidance_slider(value) -> gr.Slider:
     return gr.Slider(0, GUIDANCE_SLIDER_MAX, value=value, step=GUIDANCE_SLIDER_STEP, label="Guidance")
+
+
+def live_preview_radio(model) -> gr.Radio:
+    return gr.Radio(list(PREVIEWS), value="auto", label="Live preview",
+                    info=f"auto: {PREVIEW_METHOD_NAMES[latent_preview.live_preview_method(model)]} for this model. "
+                         f"Linear map: {latent_preview.source(model)}")
 
 
 def images_slider(value) -> gr.Slider:
@@ -79,13 +88,18 @@ def make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps,
     )
 
 
-def stream(slot, run, preview_every: int, progress):
+def stream(slot, run, preview_every: int, progress, preview: str = "auto"):
     """Run `run(model, on_step)` in a thread; yield [preview image, step text] lists, then the result.
 
-    Previews decode the scheduler's clean-image estimate (x0) where it gives one,
-    else the current latents, as the seed article does.
+    Previews show the scheduler's clean-image estimate (x0) where it gives one, else the current
+    latents, as the seed article does: decoded by the VAE ("vae"), or by the cheap linear map of
+    diffusion_core.latent_preview ("linear"); "auto" lets latent_preview pick for the model.
     """
+    preview = PREVIEWS.get(preview, preview)
+    if preview not in PREVIEWS.values():
+        raise gr.Error(f"Live preview must be one of {', '.join(PREVIEWS)} (got {preview!r}).")
     model = slot.get()
+    method = latent_preview.live_preview_method(model, preview)
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
 
@@ -94,9 +108,13 @@ def stream(slot, run, preview_every: int, progress):
             raise GenerationCancelled()
         last = step.index + 1 == step.total
         if preview_every and (step.index % preview_every == 0 or last):
-            latents = step.predicted_x0 if step.predicted_x0 is not None else step.latents
-            preview = image_ops.to_pil(image_ops.decode_latents(model.vae, latents[:1]))[0]
-            events.put(("preview", preview, f"step {step.index + 1}/{step.total}, timestep {step.timestep}"))
+            latents = (step.predicted_x0 if step.predicted_x0 is not None else step.latents)[:1]
+            if method == "linear":
+                image = latent_preview.to_rgb(model, latents)[0]
+            else:
+                image = image_ops.to_pil(image_ops.decode_latents(model.vae, latents))[0]
+            how = " · cheap linear preview" if method == "linear" else ""
+            events.put(("preview", image, f"step {step.index + 1}/{step.total}, timestep {step.timestep}{how}"))
         events.put(("progress", step.index + 1, step.total))
 
     def worker():

@@ -3,8 +3,8 @@ import gradio as gr
 
 from diffusion_core import InvalidRequest, generate, history_views
 from diffusion_core.history import Recorder
-from webapp.common import (cached_examples, gallery, guidance_slider, images_slider, make_params, on_gpu,
-                           pinned_gallery, recommended_settings, status_text, stream, user_error)
+from webapp.common import (cached_examples, gallery, guidance_slider, images_slider, live_preview_radio, make_params,
+                           on_gpu, pinned_gallery, recommended_settings, status_text, stream, user_error)
 from webapp.examples import examples_for
 
 
@@ -24,6 +24,7 @@ class Txt2ImgTab:
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     num_images = images_slider(1)
                     preview_every = gr.Number(0, precision=0, label="Preview every k steps (0 = steps // 8)", minimum=0)
+                    live_preview = live_preview_radio(model)
                     with gr.Row():
                         run = gr.Button("Generate", variant="primary", elem_id="run-txt2img")
                         stop = gr.Button("Stop", variant="stop")
@@ -39,14 +40,14 @@ class Txt2ImgTab:
                             [preview, status, self.gallery], self.txt2img_example)
             self.send = gr.Button("Send selected image to image variation")
         event = run.click(on_gpu(self.txt2img), inputs=[self.prompt, self.negative, self.guidance, num_images,
-                                                *settings.shared, preview_every],
+                                                *settings.shared, preview_every, live_preview],
                           outputs=[preview, status, self.gallery, run_id], api_name="txt2img")
         event.success(self.txt2img_filmstrip, inputs=run_id, outputs=strip, api_name="txt2img_filmstrip")
         stop.click(None, cancels=[event], api_name=False)
         return self
 
     def txt2img(self, prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height, engine,
-                preview_every, progress=gr.Progress()):
+                preview_every, live_preview="auto", progress=gr.Progress()):
         params = make_params(prompt, negative_prompt, guidance, num_images, scheduler, steps, seed, width, height,
                              engine)
         every = int(preview_every or 0) or max(1, int(steps or 8) // 8)
@@ -57,7 +58,7 @@ class Txt2ImgTab:
             recorder.history.engine = result.engine
             return result, recorder.history
 
-        for item in stream(self.slot, run, every, progress):
+        for item in stream(self.slot, run, every, progress, live_preview):
             if isinstance(item, list):
                 yield item[0], item[1], gr.skip(), None
             else:
