@@ -9,9 +9,11 @@ import os
 import gradio as gr
 
 from diffusion_core import DEFAULT_MODEL
+from diffusion_core.history import HistoryStore
 from webapp.common import gallery_css
 from webapp.grid_tab import GuidanceGridTab
 from webapp.interpolation_tab import SeedInterpolationTab
+from webapp.loop_tab import InsideTheLoopTab
 from webapp.model_slot import ModelSlot
 from webapp.negative_tab import NegativePromptTab
 from webapp.schedulers_tab import SchedulersTab
@@ -25,6 +27,7 @@ QUEUE_SIZE = 20
 
 def build_demo(model_id: str) -> gr.Blocks:
     slot = ModelSlot(model_id)
+    histories = HistoryStore()  # the runs the loop views look inside, shared by the tabs
     model = slot.get()
     # Gradio names its example caches by position, not content: after a model update the old
     # pictures would show. A folder per version of the model's files keeps them apart.
@@ -35,16 +38,17 @@ def build_demo(model_id: str) -> gr.Blocks:
                     "with our own classifier-free-guidance loop.")
         settings = build_settings(model)
         with gr.Tabs() as tabs:
-            txt2img = Txt2ImgTab(slot).build(model, settings)
+            txt2img = Txt2ImgTab(slot, histories).build(model, settings)
             grid = GuidanceGridTab(slot).build(model, settings)
             negative = NegativePromptTab(slot).build(model, settings)
             variation = ImageVariationTab(slot).build(model, settings)
             schedulers = SchedulersTab(slot).build(model, settings)
             sweep = StrengthSweepTab(slot).build(model, settings)
             walk = SeedInterpolationTab(slot).build(model, settings)
+            loop = InsideTheLoopTab(slot, histories).build(model, settings)
 
         guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, schedulers.guidance,
-                            sweep.guidance, walk.guidance]
+                            sweep.guidance, walk.guidance, loop.guidance]
         switch = ModelSwitch(slot, len(guidance_sliders))
         settings.load_button.click(
             switch.load_model, inputs=settings.model_box,

@@ -1,4 +1,5 @@
-"""Command line: python -m diffusion_core txt2img|img2img|compare-schedulers|strength-sweep|seed-interpolation ... --out FILE.png"""
+"""Command line: python -m diffusion_core txt2img|img2img|compare-schedulers|strength-sweep|seed-interpolation ... --out FILE.png,
+or loop ... --out FOLDER"""
 import argparse
 import os
 import sys
@@ -11,6 +12,8 @@ from diffusion_core.models import DEFAULT_MODEL, load_model
 from diffusion_core.params import GenerationParams
 from diffusion_core.schedulers import SCHEDULER_NAMES
 
+LOOP_HELP = ("one image with every step kept: writes result.png, filmstrip.png (x_t and predicted x0 every k "
+             "steps), filmstrip.gif, every-step.mp4 and schedule.png into the --out folder")
 NUMBERING = "With --num-images N > 1 the files are FILE-0.png ... FILE-(N-1).png (image i has seed S+i)."
 
 
@@ -40,10 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--strength", type=float, default=None,
                              help="how much to change, 0-1 (default: the model's recommended strength)")
     add_compare_commands(commands)
+    sub = commands.add_parser("loop", help=LOOP_HELP, description=LOOP_HELP)
+    add_generation_arguments(sub, out_help="output folder")
+    sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
+    sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
     return parser
 
 
-def add_generation_arguments(sub):
+def add_generation_arguments(sub, out_help="output PNG"):
     sub.error = _Parser.error.__get__(sub)
     sub.add_argument("--model", default=os.environ.get("DIFFUSION_MODEL", DEFAULT_MODEL),
                      help="hub id or local diffusers folder (default: the shipped shapes model)")
@@ -55,7 +62,7 @@ def add_generation_arguments(sub):
     sub.add_argument("--scheduler", default=None, help=f"one of {', '.join(SCHEDULER_NAMES)}")
     sub.add_argument("--size", type=size, default=None, help="WxH, multiples of 8 (default: the model's)")
     sub.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-    sub.add_argument("--out", type=Path, required=True, help="output PNG")
+    sub.add_argument("--out", type=Path, required=True, help=out_help)
 
 
 def add_compare_commands(commands):
@@ -101,6 +108,8 @@ def params_from(args, model) -> GenerationParams:
 def run(args) -> list[Path]:
     init_image = image_ops.load_image(args.image) if getattr(args, "image", None) else None
     model = load_model(args.model, device=args.device)
+    if args.command == "loop":
+        return run_loop(model, params_from(args, model), args.out, args.every)
     if args.command not in ("txt2img", "img2img"):
         return run_comparison(args, model, init_image)
     params = params_from(args, model)
@@ -112,6 +121,25 @@ def run(args) -> list[Path]:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"{result.engine} engine, {result.steps_run} steps: " + ", ".join(map(str, paths)))
+    return paths
+
+
+def run_loop(model, params, folder: Path, every: int) -> list[Path]:
+    from diffusion_core import history_plot, history_views
+    from diffusion_core.history import Recorder
+
+    recorder = Recorder(model, params)
+    result = generate(model, params, on_step=recorder)
+    history = recorder.history
+    folder.mkdir(parents=True, exist_ok=True)
+    image_ops.save_png(result.images[0], folder / "result.png")
+    paths = [folder / "result.png",
+             history_views.save_png(history_views.filmstrip(model, history, every), folder / "filmstrip.png"),
+             history_views.animation_gif(model, history, folder / "filmstrip.gif", every),
+             history_views.video_mp4(model, history, folder / "every-step.mp4")]
+    history_plot.schedule_chart(history, history.total).save(folder / "schedule.png")
+    paths.append(folder / "schedule.png")
+    print(f"{result.engine} engine, {history.total} steps kept: " + ", ".join(map(str, paths)))
     return paths
 
 

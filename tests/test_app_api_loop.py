@@ -1,0 +1,141 @@
+"""The Inside-the-loop tab's API on the real server (python app.py, shipped model) through gradio_client."""
+import av
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from diffusion_core.history import MAX_HISTORY_BYTES
+from tests.app_server import running_app
+
+STEPS = 25
+OUTPUTS = ["run_id", "scrubber", "status", "final", "strip", "gif", "video", "gallery",
+           "title", "xt", "x0", "cheap", "uncond", "text", "guided", "heat", "explanation", "chart", "channels", "table"]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir):
+    with pytest.MonkeyPatch.context() as patch:  # the server may load the tiny model too (another model)
+        patch.setenv("DIFFUSION_MODEL_ROOTS", str(tiny_model_dir.parent))
+        with running_app() as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def run(app_url):
+    """One 25-step run at guidance 7.5, opened at step 10, and the client (its session holds the run)."""
+    client = Client(app_url, verbose=False)
+    values = client.predict(prompt="a red circle on a blue background", guidance=7.5, steps=STEPS, step=10,
+                            api_name="/inside_the_loop")
+    return client, dict(zip(OUTPUTS[1:], values))  # the run's id is session state, not an API output
+
+
+def shown(output):
+    """An output the page may hide comes back as gradio's update; its value (None when hidden)."""
+    if isinstance(output, dict) and output.get("__type__") == "update":
+        assert output["visible"] == (output["value"] is not None)
+        return output["value"]
+    return output
+
+
+def frames_of(path) -> int:
+    with av.open(path) as video:
+        return sum(1 for _ in video.decode(video=0))
+
+
+def test_run_returns_filmstrip_animation_video_gallery_and_schedule(run):
+    _, out = run
+    strip = Image.open(out["strip"])
+    labels = strip.info["filmstrip"].splitlines()
+    kept = [1, 4, 7, 10, 13, 16, 19, 22, 25]  # every 25 // 8 = 3 steps, and the last
+    assert [label.split()[1] for label in labels] == [f"{k}/{STEPS}" for k in kept]
+    assert all(" t " in label and " σ " in label for label in labels)
+    assert strip.width == 92 + len(kept) * 128 and strip.height == 2 * 128 + 30  # x_t row, x0 row, labels
+    assert Image.open(out["gif"]).n_frames == len(kept)
+    assert frames_of(out["video"]) == STEPS
+    assert len(out["gallery"]) == STEPS
+    assert [row[0] for row in out["table"]["data"]] == list(range(1, STEPS + 1))
+    assert Image.open(out["final"]).size == (128, 128)
+    assert "manual engine" in out["status"] and "all 25 steps kept" in out["status"]
+
+
+def test_run_opens_the_chosen_step_with_its_cfg_anatomy(run):
+    _, out = run
+    assert "Step 10 of 25" in out["title"]
+    for name in ("xt", "x0", "cheap", "uncond", "text", "guided", "heat"):
+        assert Image.open(shown(out[name])).size == (128, 128), name
+    assert "g = 7.5" in out["explanation"] and "x̂0_uncond + g · (x̂0_text − x̂0_uncond)" in out["explanation"]
+    assert len(out["channels"]) == 4
+    assert Image.open(out["chart"]).width > 400
+
+
+def test_scrubbing_shows_another_step_without_running(run):
+    client, out = run
+    view = client.predict(step=3, api_name="/inside_the_loop_step")
+    assert "Step 3 of 25" in view[0]
+    assert Image.open(view[1]).tobytes() == Image.open(out["gallery"][2]["image"]).tobytes()  # step 3's x_t
+    last = client.predict(step=STEPS, api_name="/inside_the_loop_step")
+    assert Image.open(last[1]).tobytes() == Image.open(out["final"]).tobytes()
+
+
+# The run sets the slider's range to its steps, so gradio's own range check answers first.
+@pytest.mark.parametrize("step, message", [(0, "less than minimum value 1"), (26, "greater than maximum value 25"),
+                                           (-3, "less than minimum value 1")])
+def test_a_step_out_of_range_gets_a_clear_message(run, step, message):
+    client, _ = run
+    with pytest.raises(AppError, match=message):
+        client.predict(step=step, api_name="/inside_the_loop_step")
+    assert "Step 2 of 25" in client.predict(step=2, api_name="/inside_the_loop_step")[0]
+
+
+def test_scrubbing_before_any_run_says_run_first(app_url):
+    with pytest.raises(AppError, match="Run first"):
+        Client(app_url, verbose=False).predict(step=1, api_name="/inside_the_loop_step")
+
+
+def test_guidance_one_says_there_is_no_unconditional_branch(app_url):
+    client = Client(app_url, verbose=False)
+    out = dict(zip(OUTPUTS[1:], client.predict(prompt="a red circle", guidance=1, steps=8,
+                                               api_name="/inside_the_loop")))
+    assert "no unconditional branch" in out["explanation"]
+    assert shown(out["uncond"]) is None and shown(out["heat"]) is None
+    assert Image.open(shown(out["text"])).size == (128, 128)
+
+
+def test_pipeline_engine_keeps_x_t_and_says_it_has_no_branches(app_url):
+    client = Client(app_url, verbose=False)
+    out = dict(zip(OUTPUTS[1:], client.predict(prompt="a red circle", steps=8, engine="diffusers pipeline",
+                                               api_name="/inside_the_loop")))
+    assert "callback_on_step_end" in out["explanation"]
+    assert shown(out["uncond"]) is None and shown(out["guided"]) is None and shown(out["x0"]) is None
+    assert len(out["gallery"]) == 8 and frames_of(out["video"]) == 8
+    assert Image.open(out["strip"]).height == 128 + 30  # the x_t row only
+
+
+def test_a_run_too_big_to_keep_is_refused_before_it_starts_and_the_server_keeps_serving(app_url):
+    client = Client(app_url, verbose=False)
+    with pytest.raises(AppError, match=r"at most \d+ steps at this size"):
+        client.predict(prompt="a red circle", steps=200, width=1024, height=1024, api_name="/inside_the_loop")
+    with pytest.raises(AppError, match="between 1 and 8"):
+        client.predict(prompt="a red circle", steps=8, step=9, api_name="/inside_the_loop")
+    assert MAX_HISTORY_BYTES <= 64 * 2 ** 20
+    assert len(client.predict(prompt="a red circle", steps=2, api_name="/txt2img")[2]) == 1
+
+
+def test_txt2img_keeps_its_outputs_and_draws_the_filmstrip_after(app_url):
+    client = Client(app_url, verbose=False)
+    preview, status, gallery = client.predict(prompt="a red circle", steps=16, api_name="/txt2img")
+    assert len(gallery) == 1
+    strip = Image.open(client.predict(api_name="/txt2img_filmstrip"))
+    assert len(strip.info["filmstrip"].splitlines()) == 9  # every 16 // 8 = 2: steps 1, 3, ..., 15 and 16
+
+
+def test_scrubbing_a_run_of_another_model_gets_a_clear_message(run, tiny_model_dir):
+    client, _ = run
+    client.predict(str(tiny_model_dir), api_name="/load_model")
+    try:
+        with pytest.raises(AppError, match="the loaded model has changed"):
+            client.predict(step=3, api_name="/inside_the_loop_step")
+    finally:
+        client.predict("assets/shapes-sd", api_name="/load_model")
+    assert "Step 3 of 25" in client.predict(step=3, api_name="/inside_the_loop_step")[0]

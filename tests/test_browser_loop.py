@@ -1,0 +1,39 @@
+"""A real Chromium runs the Inside-the-loop tab, moves the step scrubber, and saves
+assets/screenshots/inside-the-loop.png (and -scrubbed.png after the scrub)."""
+import pytest
+
+from tests.app_server import running_app
+from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_errors():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors = []
+    with running_app() as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url, wait_until="load")
+        page.get_by_role("tab", name="Inside the loop").click()
+        page.get_by_text("Run first, then move the slider.").wait_for(timeout=60_000)
+        page.locator("#run-loop").click()
+        page.locator("#gallery-loop img").nth(24).wait_for(state="attached", timeout=180_000)
+        page.get_by_text("Step 25 of 25").wait_for(timeout=60_000)
+        assert page.locator("#loop-filmstrip img").count() == 1 and page.locator("#loop-chart img").count() == 1
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SCREENSHOTS / "inside-the-loop.png"), full_page=True)
+
+        page.locator("#loop-scrubber input[type=range]").fill("7")  # what dragging the slider sends
+        page.locator("#loop-scrubber input[type=range]").dispatch_event("pointerup")
+        page.get_by_text("Step 7 of 25").wait_for(timeout=30_000)
+        assert page.locator("#loop-anatomy-text").get_by_text("g = 7.5").count() == 1
+        page.wait_for_timeout(500)
+        page.locator("#loop-scrubber").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "inside-the-loop-scrubbed.png"))
+        assert page.get_by_text("Error", exact=True).count() == 0  # gradio's error toast
+        browser.close()
+    assert errors == [], errors
