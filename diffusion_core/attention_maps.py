@@ -10,6 +10,7 @@ prompt words read the text half of the guidance batch, negative words the uncond
 the negative prompt's (with guidance 1 there is no such half, so no negative words). Steps count UNet
 calls, one per StepInfo of the loop: step k here is StepInfo.index k.
 """
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -109,6 +110,12 @@ class AttentionMaps:
         strength = OVERLAY_ALPHA * _normalised(maps.max(0))[..., None]
         picture = Image.fromarray(_blend(np.asarray(image, float), palette[maps.argmax(0)], strength))
         return _with_legend(picture, [(self.words[i].label, self.colour(i)) for i in prompt_words]) if legend else picture
+
+
+def file_name(index: int, word: Word) -> str:
+    """'03-circle.png', 'NN-blue-negative.png': sortable, and safe for any word a prompt holds."""
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", word.label).strip("-") or "word"
+    return f"{index:02d}-{safe}.png"
 
 
 def prompt_words(tokenizer, text: str, source: str) -> list[Word]:
