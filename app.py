@@ -9,6 +9,7 @@ import os
 import gradio as gr
 
 from diffusion_core import DEFAULT_MODEL
+from webapp.attention_tab import AttentionTab
 from webapp.common import gallery_css
 from webapp.grid_tab import GuidanceGridTab
 from webapp.model_slot import ModelSlot
@@ -36,8 +37,9 @@ def build_demo(model_id: str) -> gr.Blocks:
             grid = GuidanceGridTab(slot).build(model, settings)
             negative = NegativePromptTab(slot).build(model, settings)
             variation = ImageVariationTab(slot).build(model, settings)
+            attention = AttentionTab(slot).build(model, settings)
 
-        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance]
+        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, attention.guidance]
         switch = ModelSwitch(slot, len(guidance_sliders))
         settings.load_button.click(
             switch.load_model, inputs=settings.model_box,

@@ -52,22 +52,7 @@ class AttentionMaps:
         return self.step_maps.shape[0]
 
     def word_index(self, choice) -> int:
-        """A word's number from its label, its text (first match), or its number (0-based)."""
-        labels = ", ".join(w.label for w in self.words)
-        if choice is None or str(choice).strip() == "":
-            return 0
-        text = str(choice).strip()
-        if text.lstrip("-").isdigit():
-            index = int(text)
-            if not 0 <= index < len(self.words):
-                raise InvalidRequest(f"Word number {index} is out of range: there are {len(self.words)} words "
-                                     f"(0-{len(self.words) - 1}): {labels}.")
-            return index
-        for matches in (lambda w: w.label == text, lambda w: w.text.lower() == text.lower()):
-            found = [i for i, w in enumerate(self.words) if matches(w)]
-            if found:
-                return found[0]
-        raise InvalidRequest(f"{text!r} is not a word of the prompt. Its words are: {labels}.")
+        return word_index(self.words, choice)
 
     def step_index(self, step) -> int | None:
         """None for all steps; else a 0-based step, from the 1-based number the UI shows (0 = all)."""
@@ -112,6 +97,25 @@ class AttentionMaps:
         return _with_legend(picture, [(self.words[i].label, self.colour(i)) for i in prompt_words]) if legend else picture
 
 
+def word_index(words: list[Word], choice) -> int:
+    """A word's number from its label, its text (first match), or its number (0-based); blank: the first."""
+    labels = ", ".join(w.label for w in words)
+    if choice is None or str(choice).strip() == "":
+        return 0
+    text = str(choice).strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < len(words):
+            raise InvalidRequest(f"Word number {index} is out of range: there are {len(words)} words "
+                                 f"(0-{len(words) - 1}): {labels}.")
+        return index
+    for matches in (lambda w: w.label == text, lambda w: w.text.lower() == text.lower()):
+        found = [i for i, w in enumerate(words) if matches(w)]
+        if found:
+            return found[0]
+    raise InvalidRequest(f"{text!r} is not a word of the prompt. Its words are: {labels}.")
+
+
 def file_name(index: int, word: Word) -> str:
     """'03-circle.png', 'NN-blue-negative.png': sortable, and safe for any word a prompt holds."""
     safe = re.sub(r"[^A-Za-z0-9]+", "-", word.label).strip("-") or "word"
@@ -137,16 +141,22 @@ def prompt_words(tokenizer, text: str, source: str) -> list[Word]:
     return words
 
 
+def words_of(model, params: GenerationParams) -> list[Word]:
+    """The words a run of these parameters maps: the prompt's, then the negative prompt's where it is used."""
+    words = prompt_words(model.tokenizer, params.prompt, "prompt")
+    if not words:
+        raise InvalidRequest("The prompt has no words to map (it is empty): type a prompt.")
+    if _negative_used(params):
+        words += prompt_words(model.tokenizer, params.negative_prompt, "negative")
+    return words
+
+
 def attention_maps(model, params: GenerationParams, on_step=None) -> AttentionMaps:
     """Generate one image with the manual loop, recording the cross-attention of every step."""
     params = replace(params, num_images=1, engine="manual").validated()
     if not model.can_run_manual_loop:
         raise InvalidRequest(f"Attention maps need the manual loop, which cannot drive {model.pipeline_class_name}.")
-    words = prompt_words(model.tokenizer, params.prompt, "prompt")
-    if not words:
-        raise InvalidRequest("The prompt has no words to map (it is empty): type a prompt.")
-    with_negative = params.guidance != 1 and params.negative_prompt.strip()
-    words += prompt_words(model.tokenizer, params.negative_prompt, "negative") if with_negative else []
+    words = words_of(model, params)
     tokens = 1 + max(p for w in words for p in w.positions)
     with capturing_attention(model.unet, tokens) as capture:
         generation = generate(model, params, on_step=on_step)
@@ -154,9 +164,13 @@ def attention_maps(model, params: GenerationParams, on_step=None) -> AttentionMa
     rows = {"prompt": steps.shape[1] - 1, "negative": 0}
     step_maps = torch.stack([steps[:, rows[w.source], list(w.positions)].sum(1) for w in words], dim=1)
     notes = list(generation.notes)
-    if params.negative_prompt.strip() and not with_negative:
+    if params.negative_prompt.strip() and not _negative_used(params):
         notes.append("Guidance 1 runs no unconditional branch, so the negative prompt is not used and has no maps.")
     return AttentionMaps(generation.images[0], generation, words, step_maps, notes)
+
+
+def _negative_used(params) -> bool:
+    return params.guidance != 1 and bool((params.negative_prompt or "").strip())
 
 
 def _upsampled(maps: torch.Tensor, size) -> np.ndarray:
