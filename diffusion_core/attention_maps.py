@@ -10,6 +10,7 @@ prompt words read the text half of the guidance batch, negative words the uncond
 the negative prompt's (with guidance 1 there is no such half, so no negative words). Steps count UNet
 calls, one per StepInfo of the loop: step k here is StepInfo.index k.
 """
+import math
 import re
 from dataclasses import dataclass, field, replace
 
@@ -56,16 +57,20 @@ class AttentionMaps:
 
     def step_index(self, step) -> int | None:
         """None for all steps; else a 0-based step, from the 1-based number the UI shows (0 = all)."""
-        if step is None or str(step).strip() in ("", "0"):
+        if step is None or str(step).strip() == "":
             return None
         try:
-            number = int(float(step))
-        except ValueError:
-            raise InvalidRequest(f"Step must be a whole number (got {step!r}).") from None
+            number = float(step)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number != int(number):
+            raise InvalidRequest(f"Step must be a whole number (got {step!r}).")
+        if number == 0:
+            return None
         if not 1 <= number <= self.steps:
-            raise InvalidRequest(f"Step {number} is out of range: this run has {self.steps} steps (1-{self.steps}; "
-                                 "0 for all steps together).")
-        return number - 1
+            raise InvalidRequest(f"Step {int(number)} is out of range: this run has {self.steps} steps "
+                                 f"(1-{self.steps}; 0 for all steps together).")
+        return int(number) - 1
 
     def heat_map(self, word: int, step: int | None = None) -> np.ndarray:
         """(height, width) at the image's size, >= 0: the word's attention, over all steps or at one."""

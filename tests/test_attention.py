@@ -124,11 +124,13 @@ def test_with_guidance_1_there_is_no_negative_branch_to_map(tiny_model):
 def test_bad_choices_get_messages_that_say_what_to_pick(tiny_model, tiny_maps):
     _, maps = tiny_maps
     assert maps.word_index("circle") == 2 and maps.word_index("3") == 3 and maps.word_index("") == 0
-    assert maps.step_index(0) is None and maps.step_index("4") == 3
+    assert maps.step_index(0) is None and maps.step_index(0.0) is None and maps.step_index("4") == 3
     for call, message in ((lambda: maps.word_index(7), "out of range: there are 4 words"),
                           (lambda: maps.word_index("square"), "not a word of the prompt"),
                           (lambda: maps.step_index(9), "Step 9 is out of range"),
-                          (lambda: maps.step_index("x"), "whole number")):
+                          (lambda: maps.step_index("x"), "whole number"),
+                          (lambda: maps.step_index(float("inf")), "whole number"),
+                          (lambda: maps.step_index(1.5), "whole number")):
         with pytest.raises(InvalidRequest, match=message):
             call()
     with pytest.raises(InvalidRequest, match="no words to map"):
