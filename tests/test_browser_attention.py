@@ -1,4 +1,5 @@
-"""A real Chromium runs the Attention maps tab: maps appear, a click on a word shows its map; screenshot."""
+"""A real Chromium runs the Attention maps tab: maps appear, a click on a word shows its map, a step its own;
+screenshot."""
 import pytest
 
 from tests.app_server import running_app
@@ -27,6 +28,13 @@ def test_attention_tab_maps_every_word_and_a_click_picks_one():
         page.wait_for_function("() => document.querySelector('#attention-word textarea').value === 'red'",
                                timeout=30_000)
         page.wait_for_function(f"() => document.querySelector('#attention-heat img').src !== {before!r}",
+                               timeout=30_000)
+        # one step's map: the slider's number box, as a keyboard user sets it
+        all_steps = heat.get_attribute("src")
+        box = page.locator("#attention-step input[type=number]")
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('#attention-heat img').src !== {all_steps!r}",
                                timeout=30_000)
         page.wait_for_timeout(1000)
         page.locator("#attention-overlay").scroll_into_view_if_needed()

@@ -62,7 +62,8 @@ class AttentionTab:
         # Redraws from the session's maps: they need a run made on this page, so they are not API endpoints.
         legend.select(self.pick_word, inputs=[maps, step], outputs=[heat, word], api_name=False)
         word.submit(self.show, inputs=[maps, word, step], outputs=[overlay, heat, gallery], api_name=False)
-        step.release(self.show, inputs=[maps, word, step], outputs=[overlay, heat, gallery], api_name=False)
+        step.input(self.show, inputs=[maps, word, step], outputs=[overlay, heat, gallery], api_name=False,
+                   trigger_mode="always_last")  # a drag redraws at its last position, not at every one
         return self
 
     def attention_maps(self, prompt, negative_prompt, guidance, scheduler, steps, seed, width, height, engine,
