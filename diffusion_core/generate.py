@@ -138,11 +138,12 @@ def _manual(model, params, guidances, scheduler, generators, init_image, on_step
     if init_image is None:
         timesteps = scheduler.timesteps
         latents = noise * scheduler.init_noise_sigma
-    elif strengths is None or len(set(strengths)) == 1:
-        timesteps, steps_run = sampling.img2img_timesteps(scheduler, params.steps, strengths[0] if strengths else params.strength)
-        _check_steps_run(steps_run, params, strengths[0] if strengths else params.strength)
+    elif strengths is None or len(set(strengths)) == 1:  # one start timestep for the whole batch
+        strength = strengths[0] if strengths else params.strength
+        timesteps, steps_run = sampling.img2img_timesteps(scheduler, params.steps, strength)
+        _check_steps_run(steps_run, params, strength)
         latents = scheduler.add_noise(clean, noise, timesteps[:1].repeat(count))
-    else:
+    else:  # cells start at different timesteps of one schedule
         for strength in strengths:
             _check_steps_run(sampling.img2img_steps_run(params.steps, strength), params, strength)
         scheduler = staggered.StaggeredScheduler(
