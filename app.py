@@ -10,6 +10,7 @@ import gradio as gr
 
 from diffusion_core import DEFAULT_MODEL
 from diffusion_core.history import HistoryStore
+from webapp.attention_tab import AttentionTab
 from webapp.common import gallery_css
 from webapp.grid_tab import GuidanceGridTab
 from webapp.interpolation_tab import SeedInterpolationTab
@@ -42,13 +43,14 @@ def build_demo(model_id: str) -> gr.Blocks:
             grid = GuidanceGridTab(slot).build(model, settings)
             negative = NegativePromptTab(slot).build(model, settings)
             variation = ImageVariationTab(slot).build(model, settings)
+            loop = InsideTheLoopTab(slot, histories).build(model, settings)
+            attention = AttentionTab(slot).build(model, settings)
             schedulers = SchedulersTab(slot).build(model, settings)
             sweep = StrengthSweepTab(slot).build(model, settings)
             walk = SeedInterpolationTab(slot).build(model, settings)
-            loop = InsideTheLoopTab(slot, histories).build(model, settings)
 
-        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, schedulers.guidance,
-                            sweep.guidance, walk.guidance, loop.guidance]
+        guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, loop.guidance,
+                            attention.guidance, schedulers.guidance, sweep.guidance, walk.guidance]
         switch = ModelSwitch(slot, len(guidance_sliders))
         settings.load_button.click(
             switch.load_model, inputs=settings.model_box,

@@ -1,5 +1,5 @@
-"""Command line: python -m diffusion_core txt2img|img2img|compare-schedulers|strength-sweep|seed-interpolation ... --out FILE.png,
-or loop ... --out FOLDER"""
+"""Command line: python -m diffusion_core txt2img|img2img|compare-schedulers|strength-sweep|seed-interpolation ...
+--out FILE.png, or loop|attention ... --out FOLDER"""
 import argparse
 import os
 import sys
@@ -14,6 +14,8 @@ from diffusion_core.schedulers import SCHEDULER_NAMES
 
 LOOP_HELP = ("one image with every step kept: writes result.png, filmstrip.png (x_t and predicted x0 every k "
              "steps), filmstrip.gif, every-step.mp4 and schedule.png into the --out folder")
+ATTENTION = ("One image and its cross-attention maps: DIR/image.png, DIR/overlay.png (each pixel in the colour "
+             "of the prompt word it attended to most) and DIR/NN-WORD.png per word (negative prompt's too).")
 NUMBERING = "With --num-images N > 1 the files are FILE-0.png ... FILE-(N-1).png (image i has seed S+i)."
 
 
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_generation_arguments(sub, out_help="output folder")
     sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
     sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
+    sub = commands.add_parser("attention", help=ATTENTION, description=ATTENTION)
+    add_generation_arguments(sub, out_help="output folder")
+    sub.add_argument("--step", type=int, default=0, help="maps of this step only, 1-based (default 0: all steps)")
     return parser
 
 
@@ -110,6 +115,8 @@ def run(args) -> list[Path]:
     model = load_model(args.model, device=args.device)
     if args.command == "loop":
         return run_loop(model, params_from(args, model), args.out, args.every)
+    if args.command == "attention":
+        return run_attention(model, params_from(args, model), args.step, args.out)
     if args.command not in ("txt2img", "img2img"):
         return run_comparison(args, model, init_image)
     params = params_from(args, model)
@@ -166,6 +173,24 @@ def run_comparison(args, model, init_image) -> list[Path]:
     print("\n".join(lines))
     print("wrote " + ", ".join(map(str, paths)))
     return paths
+
+
+def run_attention(model, params, step, out: Path) -> list[Path]:
+    from diffusion_core.attention_maps import attention_maps, file_name
+
+    maps = attention_maps(model, params)
+    step_index = maps.step_index(step)
+    out.mkdir(parents=True, exist_ok=True)
+    pictures = {"image.png": maps.image, "overlay.png": maps.overlay_image(step_index)}
+    for i, word in enumerate(maps.words):
+        pictures[file_name(i, word)] = maps.heat_map_image(i, step_index)
+    for name, picture in pictures.items():
+        image_ops.save_png(picture, out / name)
+    for note in maps.notes:
+        print(f"note: {note}", file=sys.stderr)
+    which = "all steps" if step_index is None else f"step {step_index + 1} of {maps.steps}"
+    print(f"attention maps of {len(maps.words)} words ({which}) in {out}: " + ", ".join(pictures))
+    return [out / name for name in pictures]
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ import threading
 import warnings
 import weakref
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import torch
 from diffusers import ModelMixin
@@ -41,13 +42,37 @@ EAGER = object()  # marks a signature whose trace failed or disagreed
 # is freed with its traces.
 _predictors = weakref.WeakKeyDictionary()
 _predictors_lock = threading.Lock()
+# Per thread: id(unet) -> a predictor standing in for it (see predicting_with).
+_stand_ins = threading.local()
+
+
+@contextmanager
+def predicting_with(unet, predictor):
+    """Within the block, on this thread only, noise_predictor(unet) returns `predictor`.
+
+    Attention capture (diffusion_core/attention.py) needs the eager UNet, whose attention processors are
+    Python that a trace would replay past; this lets it run through generate() unchanged, while requests
+    on other threads keep their traced calls."""
+    stand_ins = _stand_ins.__dict__.setdefault("by_unet", {})
+    previous = stand_ins.get(id(unet))
+    stand_ins[id(unet)] = predictor
+    try:
+        yield predictor
+    finally:
+        if previous is None:
+            del stand_ins[id(unet)]
+        else:
+            stand_ins[id(unet)] = previous
 
 
 def noise_predictor(unet):
     """`predict(sample, timestep, text_embeddings) -> noise` for the denoising loop.
 
     Traced for a small diffusers UNet on the CPU; a GPU's, an SD-sized or a torch.compile'd UNet
-    (not a ModelMixin) is called as it is."""
+    (not a ModelMixin) is called as it is. A stand-in set by predicting_with comes first."""
+    stand_in = getattr(_stand_ins, "by_unet", {}).get(id(unet))
+    if stand_in is not None:
+        return stand_in
     if not (ENABLED and isinstance(unet, ModelMixin) and unet.device.type == "cpu"):
         return EagerNoisePredictor(unet)
     with _predictors_lock:

@@ -37,21 +37,8 @@ def nearest_colour(rgb) -> str:
 
 
 def classify(image: Image.Image) -> Reading:
-    pixels = np.asarray(image.convert("RGB"), dtype=float)
-    # A band just inside the edge: the outermost pixels of a VAE decode carry padding artefacts.
-    a, b = BORDER_BAND
-    border = np.concatenate([pixels[a:b].reshape(-1, 3), pixels[-b:-a].reshape(-1, 3),
-                             pixels[:, a:b].reshape(-1, 3), pixels[:, -b:-a].reshape(-1, 3)])
-    background = np.median(border, axis=0)
-    pixels = pixels[a:-a, a:-a]  # the same artefacts would stretch the shape's box to the edge
-    distance_to_background = np.sqrt(((pixels - background) ** 2).sum(-1))
-    rough = distance_to_background > 30
-    if rough.mean() < MIN_AREA:
-        return Reading(nearest_colour(background), "none", "none", 0.0)
-    shape_rgb = np.median(pixels[rough], axis=0)
-    distance_to_shape = np.sqrt(((pixels - shape_rgb) ** 2).sum(-1))
-    mask = distance_to_shape < distance_to_background
-    if mask.mean() < MIN_AREA:
+    background, pixels, mask = _segment(image)
+    if mask is None:
         return Reading(nearest_colour(background), "none", "none", 0.0)
     rows, cols = np.nonzero(mask)
     box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
@@ -63,6 +50,36 @@ def classify(image: Image.Image) -> Reading:
         shape = next(name for threshold, name in FILL_THRESHOLDS if fill >= threshold)
     return Reading(nearest_colour(background), nearest_colour(np.median(pixels[mask], axis=0)), shape,
                    float(fill), float(solidity))
+
+
+def shape_mask(image: Image.Image) -> np.ndarray:
+    """The pixels classify reads as the shape, at the image's size (True = shape); the outermost
+    BORDER_BAND[0] pixels, which it leaves out, are False, and so is everything where it sees no shape."""
+    _, pixels, mask = _segment(image)
+    a = BORDER_BAND[0]
+    full = np.zeros((pixels.shape[0] + 2 * a, pixels.shape[1] + 2 * a), dtype=bool)
+    if mask is not None:
+        full[a:-a, a:-a] = mask
+    return full
+
+
+def _segment(image: Image.Image):
+    """Background colour, the pixels inside the border, and the shape's mask over them (None: no shape)."""
+    pixels = np.asarray(image.convert("RGB"), dtype=float)
+    # A band just inside the edge: the outermost pixels of a VAE decode carry padding artefacts.
+    a, b = BORDER_BAND
+    border = np.concatenate([pixels[a:b].reshape(-1, 3), pixels[-b:-a].reshape(-1, 3),
+                             pixels[:, a:b].reshape(-1, 3), pixels[:, -b:-a].reshape(-1, 3)])
+    background = np.median(border, axis=0)
+    pixels = pixels[a:-a, a:-a]  # the same artefacts would stretch the shape's box to the edge
+    distance_to_background = np.sqrt(((pixels - background) ** 2).sum(-1))
+    rough = distance_to_background > 30
+    if rough.mean() < MIN_AREA:
+        return background, pixels, None
+    shape_rgb = np.median(pixels[rough], axis=0)
+    distance_to_shape = np.sqrt(((pixels - shape_rgb) ** 2).sum(-1))
+    mask = distance_to_shape < distance_to_background
+    return background, pixels, mask if mask.mean() >= MIN_AREA else None
 
 
 def convex_hull_area(rows, cols) -> float:

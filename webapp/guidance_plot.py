@@ -4,36 +4,41 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
-from diffusion_core.compare.guidance_effect import COLUMNS  # noqa: E402
-
-CURVES = [  # column, legend
+IMAGE_CURVES = [  # column, legend
     ("saturation", "saturation (mean HSV S)"),
     ("contrast", "contrast (std of luma)"),
     ("distance to guidance 1", "distance to the guidance-1 image (mean |ΔRGB|)"),
-    ("prompt words read back", "prompt words the shapes classifier reads back"),
 ]
+WORDS = "prompt words read back"
 
 
 def effect_plot(effect):
-    """One line per measurement, all on 0-1, guidance on a log axis (the seed grid spans 0.25 to 20)."""
-    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
+    """Left: the image measures (0-1 units, y zoomed to the data, so small changes show); right, for the
+    shipped shapes model: the share of the prompt's words the classifier reads back. Guidance on a log
+    axis (the seed grid spans 0.25 to 20)."""
     guidances = [row["guidance"] for row in effect.rows]
-    for column, legend in CURVES:
-        values = [row[column] for row in effect.rows]
-        if all(v is None for v in values):
-            continue  # the classifier reads only the shipped shapes model's images
-        axes.plot(guidances, [float("nan") if v is None else v for v in values], marker="o", label=legend)
-    axes.set_xscale("log")
-    axes.set_xticks(guidances, [f"{g:g}" for g in guidances])
-    axes.minorticks_off()
-    axes.set_xlabel("guidance (log scale)")
-    axes.set_ylabel("measured value (0 to 1)")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
-    axes.set_title("Measured per cell: the same seed, more guidance")
+    has_words = any(row[WORDS] is not None for row in effect.rows)
+    figure, panels = plt.subplots(1, 2 if has_words else 1, figsize=(10 if has_words else 7, 3.6), dpi=100,
+                                  squeeze=False)
+    measures = panels[0][0]
+    for column, legend in IMAGE_CURVES:
+        measures.plot(guidances, [row[column] for row in effect.rows], marker="o", label=legend)
+    measures.set_ylabel("measured value (0 to 1)")
+    measures.set_title("What the pixels do")
+    measures.legend(fontsize=8, loc="best")
+    if has_words:
+        words = panels[0][1]
+        words.plot(guidances, [float("nan") if row[WORDS] is None else row[WORDS] for row in effect.rows],
+                   marker="o", color="tab:red")
+        words.set_ylim(-0.05, 1.05)
+        words.set_ylabel("share of shape, colour, background words")
+        words.set_title("What the shapes classifier reads back")
+    for axes in panels[0]:
+        axes.set_xscale("log")
+        axes.set_xticks(guidances, [f"{g:g}" for g in guidances])
+        axes.minorticks_off()
+        axes.set_xlabel("guidance (log scale)")
+        axes.grid(alpha=0.3)
     figure.tight_layout()
     plt.close(figure)  # gradio renders it; pyplot must not keep every figure alive
     return figure
-
-

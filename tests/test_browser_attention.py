@@ -1,0 +1,44 @@
+"""A real Chromium runs the Attention maps tab: maps appear, a click on a word shows its map, a step its own;
+screenshot."""
+import pytest
+
+from tests.app_server import running_app
+from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_attention_tab_maps_every_word_and_a_click_picks_one():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors = []
+    with running_app() as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url, wait_until="load")
+        page.get_by_role("tab", name="Attention maps").click()
+        page.locator("#run-attention").click()
+        page.locator("#gallery-attention img").nth(6).wait_for(state="attached", timeout=180_000)
+        assert page.locator("#gallery-attention img").count() == 7  # a red circle on a blue background
+        heat = page.locator("#attention-heat img")
+        before = heat.get_attribute("src")
+        page.locator("#attention-words").get_by_text("red", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#attention-word textarea').value === 'red'",
+                               timeout=30_000)
+        page.wait_for_function(f"() => document.querySelector('#attention-heat img').src !== {before!r}",
+                               timeout=30_000)
+        # one step's map: the slider's number box, as a keyboard user sets it
+        all_steps = heat.get_attribute("src")
+        box = page.locator("#attention-step input[type=number]")
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('#attention-heat img').src !== {all_steps!r}",
+                               timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.locator("#attention-overlay").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "attention-maps.png"), full_page=True)
+        assert page.get_by_text("Error").count() == 0
+        browser.close()
+    assert errors == [], errors
