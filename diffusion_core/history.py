@@ -23,7 +23,6 @@ from diffusion_core.schedule import Schedule, schedule_for
 MAX_HISTORY_BYTES = 32 * 2 ** 20  # latents of one run; a 512x512 run fits 170 steps, a 1024x1024 one 42
 MAX_DECODED_BYTES = 48 * 2 ** 20  # decoded images cached per run
 MAX_STORED_RUNS = 8  # runs a server keeps (about 8 x 80 MiB at worst)
-BRANCHES = ("uncond", "text", "guided")
 
 
 @dataclass
@@ -75,14 +74,6 @@ class RunHistory:
     @property
     def total(self) -> int:
         return self.schedule.total
-
-    @property
-    def complete(self) -> bool:
-        return len(self.steps) == len(kept_indices(self.total, self.every))
-
-    @property
-    def has_branches(self) -> bool:
-        return any(s.noise_text is not None for s in self.steps.values())
 
     def index_of(self, number) -> int:
         """The 0-based index of step `number` as the UI counts (1 = the first); a clear message when out of range."""

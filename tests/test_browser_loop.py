@@ -24,6 +24,8 @@ def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_error
         page.locator("#gallery-loop img").nth(24).wait_for(state="attached", timeout=180_000)
         page.get_by_text("Step 25 of 25").wait_for(timeout=60_000)
         assert page.locator("#loop-filmstrip img").count() == 1 and page.locator("#loop-chart img").count() == 1
+        page.locator("#loop-channels").scroll_into_view_if_needed()  # gallery images load when scrolled to
+        page.locator("#loop-channels img").nth(3).wait_for(state="visible", timeout=30_000)
         page.wait_for_timeout(1000)
         page.screenshot(path=str(SCREENSHOTS / "inside-the-loop.png"), full_page=True)
 
