@@ -39,6 +39,7 @@ class AttentionCapture:
 
     def __init__(self, unet, tokens: int):
         self.unet = unet
+        self.eager = unet_trace.EagerNoisePredictor(unet)
         self.tokens = tokens
         self.step_maps: list[torch.Tensor] = []  # per UNet call: (rows, tokens, latent h, latent w)
         self.layers_recorded = 0  # cross-attention layers that fed the last step's map
@@ -49,7 +50,7 @@ class AttentionCapture:
     def __call__(self, sample, timestep, text_embeddings):
         self._latent_size, self._sum, self.layers_recorded = tuple(sample.shape[-2:]), None, 0
         try:
-            noise = unet_trace.EagerNoisePredictor(self.unet)(sample, timestep, text_embeddings)
+            noise = self.eager(sample, timestep, text_embeddings)
         finally:
             self._latent_size = None
         if self._sum is None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from diffusion_core import images as image_ops
+from diffusion_core.attention_maps import attention_maps, file_name
 from diffusion_core.errors import GenerationCancelled, InvalidRequest, ModelLoadError
 from diffusion_core.generate import generate
 from diffusion_core.models import DEFAULT_MODEL, load_model
@@ -176,8 +177,6 @@ def run_comparison(args, model, init_image) -> list[Path]:
 
 
 def run_attention(model, params, step, out: Path) -> list[Path]:
-    from diffusion_core.attention_maps import attention_maps, file_name
-
     maps = attention_maps(model, params)
     step_index = maps.step_index(step)
     out.mkdir(parents=True, exist_ok=True)

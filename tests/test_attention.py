@@ -135,3 +135,12 @@ def test_bad_choices_get_messages_that_say_what_to_pick(tiny_model, tiny_maps):
             call()
     with pytest.raises(InvalidRequest, match="no words to map"):
         attention_maps(tiny_model, GenerationParams(prompt="", steps=1, width=64, height=64))
+
+
+def test_each_steps_map_is_there_when_its_step_callback_runs(tiny_model):
+    """What a per-step view (the loop's history) relies on: step k's map exists at StepInfo.index k."""
+    seen = []
+    params = GenerationParams(prompt="a red circle", steps=2, width=64, height=64)
+    with capturing_attention(tiny_model.unet, tokens=4) as capture:
+        generate(tiny_model, params, on_step=lambda step: seen.append((step.index, len(capture.step_maps))))
+    assert seen == [(0, 1), (1, 2), (2, 3)]  # PNDM: 3 UNet calls for 2 steps

@@ -16,6 +16,7 @@ EXPLANATION = ("Every cross-attention layer of the UNet lets each image position
                "Summed over a word's tokens, averaged over heads, layers and steps (as DAAM does), that gives "
                "each word a heat map over the image. The overlay paints each pixel in the colour of the word it "
                "attended to most. Negative-prompt words are read from the unconditional branch.")
+MAPS_KEPT_S = 3600
 NEGATIVE_COLOUR = "#a0a0a0"  # negative words are not in the overlay, so they get no overlay colour
 
 
@@ -51,7 +52,8 @@ class AttentionTab:
                 heat = gr.Image(label="The word's map", format="png", type="pil", height=340, elem_id="attention-heat")
             gallery = pinned_gallery("gallery-attention", 8, label="Every word's map", height=220, preview=False,
                                      object_fit="contain")
-            maps = gr.State()
+            # API callers never come back for a redraw, and pages may stay open: an hour bounds what sessions hold.
+            maps = gr.State(time_to_live=MAPS_KEPT_S)
         event = run.click(on_gpu(self.attention_maps),
                           inputs=[prompt, negative, self.guidance, *settings.shared, word, step],
                           outputs=[overlay, heat, gallery, legend, word, step, status, maps], api_name="attention_maps")
