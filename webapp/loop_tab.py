@@ -139,7 +139,7 @@ class StepView:
         view.chart = gr.Image(label="Noise schedule of this run", format="png", type="pil", elem_id="loop-chart",
                               height=360)
         view.channels = pinned_gallery("loop-channels", 4, label="x_t's 4 latent channels (each on its own grey scale)",
-                                       height=240, preview=False, object_fit="contain")
+                                       height=340, preview=False, object_fit="contain")
         with gr.Accordion("The schedule's numbers", open=False):
             view.table = gr.Dataframe(headers=list(history_plot.COLUMNS), label="Schedule, one row per step",
                                       interactive=False)
