@@ -1,4 +1,4 @@
-"""The Gradio app: tabs to watch and steer diffusion. Layout and wiring only;
+"""The Gradio app: nine tabs to watch and steer diffusion. Layout and wiring only;
 the handlers are in webapp/, the diffusion in diffusion_core/.
 
     python app.py [--port 7860] [--share] [--model assets/shapes-sd]
