@@ -3,7 +3,7 @@ screenshot."""
 import pytest
 
 from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS
+from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS, open_tab
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -18,7 +18,7 @@ def test_attention_tab_maps_every_word_and_a_click_picks_one():
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(url, wait_until="load")
-        page.get_by_role("tab", name="Attention maps").click()
+        open_tab(page, "Attention maps")
         page.locator("#run-attention").click()
         page.locator("#gallery-attention img").nth(6).wait_for(state="attached", timeout=180_000)
         assert page.locator("#gallery-attention img").count() == 7  # a red circle on a blue background

@@ -3,7 +3,7 @@ assets/screenshots/inside-the-loop.png (and -scrubbed.png after the scrub)."""
 import pytest
 
 from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS
+from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS, open_tab
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -18,7 +18,7 @@ def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_error
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(url, wait_until="load")
-        page.get_by_role("tab", name="Inside the loop").click()
+        open_tab(page, "Inside the loop")
         page.get_by_text("Run first, then move the slider.").wait_for(timeout=60_000)
         page.locator("#run-loop").click()
         page.locator("#gallery-loop img").nth(24).wait_for(state="attached", timeout=180_000)
