@@ -1,5 +1,6 @@
 """A real Chromium (Debian's) drives the real app: every tab runs, screenshots land in assets/screenshots/."""
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -28,8 +29,9 @@ def open_tab(page, label):
         page.get_by_role("tab", name=label).click()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_every_tab_runs_in_a_real_browser_without_console_errors():
+@contextmanager
+def app_in_browser():
+    """The real app served and a Chromium page on it (page, url); afterwards no console or page error may be left."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors = []
     with running_app() as url, playwright.sync_playwright() as p:
@@ -37,6 +39,14 @@ def test_every_tab_runs_in_a_real_browser_without_console_errors():
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page, url
+        browser.close()
+    assert errors == [], errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_tab_runs_in_a_real_browser_without_console_errors():
+    with app_in_browser() as (page, url):
         page.goto(url, wait_until="load")
         page.get_by_role("tab", name="Text to image").wait_for(timeout=60_000)
         for label, button, gallery, count in TABS:
@@ -55,5 +65,3 @@ def test_every_tab_runs_in_a_real_browser_without_console_errors():
             # one image stays a thumbnail (gradio would stretch it over the gallery's width, cropped)
             assert page.locator(f"{gallery} .thumbnail-item").first.bounding_box()["width"] < 400
             assert page.get_by_text("Error", exact=True).count() == 0  # gradio's error toast, not "mean error" in a text
-        browser.close()
-    assert errors == [], errors

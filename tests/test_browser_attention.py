@@ -2,21 +2,14 @@
 screenshot."""
 import pytest
 
-from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS, open_tab
+from tests.test_browser import CHROMIUM, SCREENSHOTS, app_in_browser, open_tab
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_attention_tab_maps_every_word_and_a_click_picks_one():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    errors = []
-    with running_app() as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with app_in_browser() as (page, url):
         page.goto(url, wait_until="load")
         open_tab(page, "Attention maps")
         page.locator("#run-attention").click()
@@ -40,5 +33,3 @@ def test_attention_tab_maps_every_word_and_a_click_picks_one():
         page.locator("#attention-overlay").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "attention-maps.png"), full_page=True)
         assert page.get_by_text("Error", exact=True).count() == 0  # gradio's error toast
-        browser.close()
-    assert errors == [], errors

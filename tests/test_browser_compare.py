@@ -1,8 +1,8 @@
 """A real Chromium drives the comparison tabs and the guidance grid's plot; screenshots land in assets/screenshots/."""
 import pytest
 
-from tests.app_server import ROOT, running_app
-from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS, open_tab
+from tests.app_server import ROOT
+from tests.test_browser import CHROMIUM, SCREENSHOTS, app_in_browser, open_tab
 
 playwright = pytest.importorskip("playwright.sync_api")
 INIT = ROOT / "assets" / "examples" / "red_circle_on_blue.png"
@@ -16,13 +16,7 @@ TABS = [  # tab label, run button, what fills, how many, screenshot
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_comparison_tabs_run_in_a_real_browser_without_console_errors():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    errors = []
-    with running_app() as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with app_in_browser() as (page, url):
         for label, button, filled, count, name in TABS:
             # A fresh page per tab: with nine tabs, once Schedulers is selected gradio's tab row shows it twice
             # and drops the next tab's button (seen 2026-12-03, gradio 6.31; not with nine bare tabs).
@@ -42,5 +36,3 @@ def test_comparison_tabs_run_in_a_real_browser_without_console_errors():
                 assert page.locator("#seed-animation img").get_attribute("src").split("?")[0].endswith(".gif")
             if label == "Guidance grid":
                 assert page.locator("#guidance-table").get_by_text("reads:").count() >= 9
-        browser.close()
-    assert errors == [], errors

@@ -2,21 +2,14 @@
 assets/screenshots/inside-the-loop.png (and -scrubbed.png after the scrub)."""
 import pytest
 
-from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, FLAGS, SCREENSHOTS, open_tab
+from tests.test_browser import CHROMIUM, SCREENSHOTS, app_in_browser, open_tab
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_errors():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    errors = []
-    with running_app() as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with app_in_browser() as (page, url):
         page.goto(url, wait_until="load")
         open_tab(page, "Inside the loop")
         page.get_by_text("Run first, then move the slider.").wait_for(timeout=60_000)
@@ -37,5 +30,3 @@ def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_error
         page.locator("#loop-scrubber").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "inside-the-loop-scrubbed.png"))
         assert page.get_by_text("Error", exact=True).count() == 0  # gradio's error toast
-        browser.close()
-    assert errors == [], errors
