@@ -10,7 +10,8 @@ import gradio as gr
 from diffusion_core import InvalidRequest
 from diffusion_core import params as limits
 from diffusion_core.attention_maps import attention_maps, word_index, words_of
-from webapp.common import ENGINES, guidance_slider, make_params, on_gpu, pinned_gallery, status_text, stream, user_error
+from webapp.common import (ENGINES, guidance_slider, make_params, on_gpu, pinned_gallery, prompt_box, status_text,
+                           stream, user_error)
 
 EXPLANATION = ("Every cross-attention layer of the UNet lets each image position look at the prompt's tokens. "
                "Summed over a word's tokens, averaged over heads, layers and steps (as DAAM does), that gives "
@@ -25,12 +26,11 @@ class AttentionTab:
         self.slot = slot
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Attention maps", id="attention"):
             gr.Markdown(EXPLANATION)
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox("a red circle on a blue background" if shapes else "", label="Prompt", lines=2)
+                    prompt = prompt_box(model, "a red circle on a blue background")
                     negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     with gr.Row():

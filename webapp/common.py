@@ -54,6 +54,11 @@ def pinned_gallery(elem_id: str, columns: int, **options) -> gr.Gallery:
     return gr.Gallery(format="png", columns=columns, elem_id=elem_id, **options)
 
 
+def prompt_box(model, shapes_prompt: str) -> gr.Textbox:
+    """The prompt box; it opens on `shapes_prompt` for the shipped model, which knows only those words."""
+    return gr.Textbox(shapes_prompt if model.known_words is not None else "", label="Prompt", lines=2)
+
+
 def guidance_slider(value) -> gr.Slider:
     return gr.Slider(0, GUIDANCE_SLIDER_MAX, value=value, step=GUIDANCE_SLIDER_STEP, label="Guidance")
 

@@ -4,7 +4,7 @@ import gradio as gr
 
 from diffusion_core import images as image_ops
 from diffusion_core.compare.guidance_effect import COLUMNS, guidance_effect
-from webapp.common import (DEFAULT_GRID, cached_examples, gallery, make_params, on_gpu, pinned_gallery,
+from webapp.common import (DEFAULT_GRID, cached_examples, gallery, make_params, on_gpu, pinned_gallery, prompt_box,
                            recommended_settings, status_text, stream)
 from webapp.examples import examples_for
 from webapp.guidance_plot import effect_plot
@@ -25,12 +25,10 @@ class GuidanceGridTab:
         self.slot = slot
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Guidance grid", id="grid"):
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox("a yellow star on a purple background" if shapes else "", label="Prompt",
-                                        lines=2)
+                    prompt = prompt_box(model, "a yellow star on a purple background")
                     negative = gr.Textbox("", label="Negative prompt")
                     values = gr.Textbox(DEFAULT_GRID, label="Guidance values (comma-separated)")
                     with gr.Row():

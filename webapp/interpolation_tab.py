@@ -6,7 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from diffusion_core.compare.seed_interpolation import DEFAULT_FRAMES, MAX_FRAMES, seed_interpolation
-from webapp.common import DEFAULT_SEED, guidance_slider, make_params, on_gpu, pinned_gallery, stream
+from webapp.common import DEFAULT_SEED, guidance_slider, make_params, on_gpu, pinned_gallery, prompt_box, stream
 
 ANIMATIONS = Path(tempfile.gettempdir()) / "diffusion-explorer-animations"
 KEEP_ANIMATIONS = 20  # files on disk at most; gradio copies each into its own cache when it is sent
@@ -17,15 +17,13 @@ class SeedInterpolationTab:
         self.slot = slot
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Seed interpolation", id="seed-interpolation"):
             gr.Markdown("Why does a seed set the composition? The seed only picks the starting noise. These frames "
                         "walk from seed A's noise (the settings' seed) to seed B's along the sphere (slerp, which "
                         "keeps the noise's size), same prompt, in one batch.")
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox("a yellow star on a purple background" if shapes else "", label="Prompt",
-                                        lines=2)
+                    prompt = prompt_box(model, "a yellow star on a purple background")
                     negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     with gr.Row():

@@ -11,7 +11,7 @@ from diffusion_core import history_plot, history_views
 from diffusion_core.history import MAX_HISTORY_BYTES, MAX_STORED_RUNS, Recorder, default_every
 from diffusion_core.params import MAX_STEPS
 from diffusion_core.schedulers import LABELS
-from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, stream, user_error
+from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, prompt_box, stream, user_error
 
 INTRO = (f"One image, with every step of the loop kept (up to {MAX_HISTORY_BYTES // 2**20} MiB of latents a run; "
          f"a run that would not fit is refused before it starts, with the number of steps that fit; the server "
@@ -24,12 +24,11 @@ class InsideTheLoopTab:
         self.store = store
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Inside the loop", id="loop"):
             gr.Markdown(INTRO)
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox("a red circle on a blue background" if shapes else "", label="Prompt", lines=2)
+                    prompt = prompt_box(model, "a red circle on a blue background")
                     negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     with gr.Row():

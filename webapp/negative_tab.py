@@ -5,7 +5,7 @@ import gradio as gr
 
 from diffusion_core import generate
 from webapp.common import (cached_examples, gallery, guidance_slider, images_slider, make_params, on_gpu,
-                           pinned_gallery, recommended_settings, status_text, stream)
+                           pinned_gallery, prompt_box, recommended_settings, status_text, stream)
 from webapp.examples import examples_for
 
 EXPLANATION = ("The negative prompt takes the empty prompt's place in the unconditional branch, so guidance pushes "
@@ -22,7 +22,7 @@ class NegativePromptTab:
         with gr.Tab("Negative prompt", id="negative"):
             gr.Markdown(EXPLANATION)
             with gr.Row():
-                prompt = gr.Textbox("a circle" if shapes else "", label="Prompt", lines=2)
+                prompt = prompt_box(model, "a circle")
                 negative = gr.Textbox("blue" if shapes else "", label="Negative prompt")
             with gr.Row():
                 num_images = images_slider(9)

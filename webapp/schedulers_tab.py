@@ -3,7 +3,7 @@ import gradio as gr
 
 from diffusion_core.compare.scheduler_grid import DEFAULT_STEP_COUNTS, MAX_CELLS, compare_schedulers
 from diffusion_core.schedulers import LABELS
-from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, stream
+from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, prompt_box, stream
 
 DEFAULT_STEP_TEXT = ", ".join(map(str, DEFAULT_STEP_COUNTS))
 
@@ -17,14 +17,13 @@ class SchedulersTab:
         self.slot = slot
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Schedulers", id="schedulers"):
             gr.Markdown("Which scheduler should I use? The same prompt and seed through each one, at several step "
                         f"counts; every cell is its own run, timed (at most {MAX_CELLS} cells). Uses the seed, size "
                         "and engine of the settings above.")
             with gr.Row():
                 with gr.Column():
-                    prompt = gr.Textbox("a red circle on a blue background" if shapes else "", label="Prompt", lines=2)
+                    prompt = prompt_box(model, "a red circle on a blue background")
                     negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                 with gr.Column():

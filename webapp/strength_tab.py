@@ -4,7 +4,7 @@ import gradio as gr
 from diffusion_core import InvalidRequest
 from diffusion_core import images as image_ops
 from diffusion_core.compare.strength_sweep import DEFAULT_STRENGTHS, MAX_STRENGTHS, strength_sweep
-from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, stream
+from webapp.common import guidance_slider, make_params, on_gpu, pinned_gallery, prompt_box, stream
 from webapp.schedulers_tab import split_list
 from webapp.variation_tab import EXAMPLES_DIR
 
@@ -16,7 +16,6 @@ class StrengthSweepTab:
         self.slot = slot
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Strength sweep", id="strength-sweep"):
             gr.Markdown("Why does strength 0.5 barely change my image? Strength s noises the init image to the "
                         "timestep s of the way up the schedule and runs only the last s of the steps. Each "
@@ -30,7 +29,7 @@ class StrengthSweepTab:
                     if examples:
                         gr.Examples(examples, inputs=[init_image], label="Shipped init images")
                 with gr.Column():
-                    prompt = gr.Textbox("a green circle on a blue background" if shapes else "", label="Prompt", lines=2)
+                    prompt = prompt_box(model, "a green circle on a blue background")
                     negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     strengths = gr.Textbox(DEFAULT_STRENGTH_TEXT, label="Strengths (comma-separated, each in (0, 1])")

@@ -4,7 +4,7 @@ import gradio as gr
 from diffusion_core import InvalidRequest, generate, history_views
 from diffusion_core.history import Recorder
 from webapp.common import (cached_examples, gallery, guidance_slider, images_slider, live_preview_radio, make_params,
-                           on_gpu, pinned_gallery, recommended_settings, status_text, stream, user_error)
+                           on_gpu, pinned_gallery, prompt_box, recommended_settings, status_text, stream, user_error)
 from webapp.examples import examples_for
 
 
@@ -14,12 +14,10 @@ class Txt2ImgTab:
         self.store = store  # the runs whose filmstrips are drawn after them
 
     def build(self, model, settings):
-        shapes = model.known_words is not None
         with gr.Tab("Text to image", id="txt2img"):
             with gr.Row():
                 with gr.Column():
-                    self.prompt = gr.Textbox("a red circle on a blue background" if shapes else "", label="Prompt",
-                                             lines=2)
+                    self.prompt = prompt_box(model, "a red circle on a blue background")
                     self.negative = gr.Textbox("", label="Negative prompt")
                     self.guidance = guidance_slider(model.defaults["guidance"])
                     num_images = images_slider(1)

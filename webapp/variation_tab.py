@@ -6,8 +6,8 @@ from PIL import Image
 from diffusion_core import InvalidRequest, generate
 from diffusion_core import images as image_ops
 from diffusion_core.models import PROJECT_ROOT
-from webapp.common import (gallery, guidance_slider, images_slider, make_params, on_gpu, pinned_gallery, status_text,
-                           stream)
+from webapp.common import (gallery, guidance_slider, images_slider, make_params, on_gpu, pinned_gallery, prompt_box,
+                           status_text, stream)
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
 
@@ -28,8 +28,7 @@ class ImageVariationTab:
                     if examples:
                         gr.Examples(examples, inputs=[self.init_image], label="Shipped init images")
                 with gr.Column():
-                    prompt = gr.Textbox("a green circle on a blue background" if shapes else "", label="Prompt",
-                                        lines=2)
+                    prompt = prompt_box(model, "a green circle on a blue background")
                     negative = gr.Textbox("" if shapes else "cartoon, sketch, orbiting moon", label="Negative prompt")
                     self.guidance = guidance_slider(d["guidance"] if shapes else 6.0)
                     self.strength = gr.Slider(0.05, 1, value=d["strength"], step=0.05,
