@@ -5,7 +5,8 @@
 Prints, per guidance value, how often the shape kind, shape colour and
 background colour of generated images match a full caption; then the negative
 prompt check ("a circle" with negative "red") and the variation check (red circle
-on blue -> "a green circle on a blue background", strength 0.6).
+on blue -> "a green circle on a blue background", strength 0.6), and the attention check (where
+each word of a full caption acts: on the shape or off it).
 """
 import argparse
 import itertools
@@ -13,11 +14,12 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
 from diffusion_core import GenerationParams, generate, load_model
-from training.shape_classifier import classify
+from training.shape_classifier import classify, shape_mask
 from training.shapes_data import COLOURS, SHAPES
 
 EXAMPLE_INIT = Path(__file__).resolve().parent.parent / "assets" / "examples" / "red_circle_on_blue.png"
@@ -67,6 +69,32 @@ def variation_check(model, guidance, samples, steps, scheduler, strength=0.6):
     return {"green_circle_on_blue": hits / samples}
 
 
+def attention_check(model, guidance, samples, steps, scheduler):
+    """Where the words act: for full captions, each region word's attention mass on the shape (as the shapes
+    classifier reads the image) over the shape's area share. 1 is no preference; the bar is >= 2 for the
+    shape's colour and name and <= 1/2 for the background's colour (the mirror: half of uniform). Images whose
+    shape the classifier does not read are left out."""
+    from diffusion_core.attention_maps import attention_maps  # only here: the other checks need no capture
+
+    ratios = {"colour": [], "shape": [], "background": []}
+    for i in range(samples):
+        shape, colour, background = COMBINATIONS[(i * 37) % len(COMBINATIONS)]  # spread over all words
+        params = GenerationParams(prompt=f"a {colour} {shape} on a {background} background", seed=40_000 + i,
+                                  steps=steps, guidance=guidance, scheduler=scheduler, width=128, height=128)
+        maps = attention_maps(model, params)
+        mask = shape_mask(maps.image)
+        if classify(maps.image).shape != shape or not mask.any():
+            continue
+        for role, word in (("colour", colour), ("shape", shape), ("background", background)):
+            heat = maps.heat_map(maps.word_index(word))
+            ratios[role].append(float(heat[mask].sum() / heat.sum() / mask.mean()))
+    met = [c >= 2 and s >= 2 and b <= 0.5 for c, s, b in zip(*ratios.values())]
+    return {"images": len(met), "all_three_met": sum(met) / max(1, len(met)),
+            **{f"{role}_median": float(np.median(values)) if values else None for role, values in ratios.items()},
+            **{f"{role}_met": float(np.mean([v >= 2 if role != "background" else v <= 0.5 for v in values]))
+               if values else None for role, values in ratios.items()}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="assets/shapes-sd")
@@ -78,6 +106,8 @@ def main():
                         help="images for the negative and variation checks (0 skips them)")
     parser.add_argument("--check-guidance", type=float, nargs="+", default=None,
                         help="guidance values for the negative and variation checks (default: the first --guidance)")
+    parser.add_argument("--attention-samples", type=int, default=32,
+                        help="full captions for the attention check, at the first --guidance (0 skips it)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, device="cpu")
@@ -103,6 +133,15 @@ def main():
         report["variation"][str(guidance)] = variation
         print(f"guidance {guidance:g}, variation: red circle on blue, 'a green circle on a blue background', "
               f"strength 0.6 -> green circle on blue in {variation['green_circle_on_blue']:.1%}", flush=True)
+    if args.attention_samples:
+        started = time.time()
+        report["attention"] = attention_check(model, args.guidance[0], args.attention_samples, args.steps, scheduler)
+        a = report["attention"]
+        print(f"guidance {args.guidance[0]:g}, attention (mass on the shape / its area share, {a['images']} images): "
+              f"shape colour median {a['colour_median']:.2f} (>= 2 in {a['colour_met']:.0%}), shape name "
+              f"{a['shape_median']:.2f} ({a['shape_met']:.0%}), background colour {a['background_median']:.2f} "
+              f"(<= 0.5 in {a['background_met']:.0%}); all three in {a['all_three_met']:.0%} "
+              f"({time.time() - started:.0f} s)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
-from training import build_tokenizer, model_configs, shapes_data
+from training import attention_supervision, build_tokenizer, model_configs, shapes_data
 
 DATA_SEED = 0  # the latents' data set
 VAE_DATA_SEED = 1  # images seen by the VAE
@@ -77,10 +77,11 @@ class Progress:
     def __init__(self, stage, steps, every=50):
         self.stage, self.steps, self.every, self.started = stage, steps, every, time.time()
 
-    def __call__(self, step, loss):
+    def __call__(self, step, loss, **parts):
         if step % self.every == 0:
             seconds = (time.time() - self.started) / self.every
-            log(f"{self.stage} step {step}/{self.steps} loss {loss.item():.4f} ({seconds:.2f}s/step)")
+            named = "".join(f", {name} {value.item():.4f}" for name, value in parts.items())
+            log(f"{self.stage} step {step}/{self.steps} loss {loss.item():.4f}{named} ({seconds:.2f}s/step)")
             self.started = time.time()
 
 
@@ -239,6 +240,8 @@ class UNetStage:
     noise_offset: float = 0.0
     snr_gamma: float | None = None  # min-SNR loss weighting (Hang et al. 2023): faster convergence
     on_means: bool = False  # learn the posterior means (what the sharpened decoder expects)
+    # weight of attention_supervision's loss on the cross-attention maps of the words that name a region
+    attention_weight: float = 0.0
     start_from: str | None = None
 
 
@@ -248,6 +251,8 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int, device
     path = work / f"{stage.name}.pt"
     unet, text_encoder = model_configs.make_unet(), model_configs.make_text_encoder(tokenizer)
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    # after the copies: the EMA (exported) UNet keeps diffusers' own processors
+    tape = attention_supervision.record_cross_attention(unet) if stage.attention_weight else None
     modules = dict(unet=unet, text_encoder=text_encoder, ema_unet=ema_unet, ema_text=ema_text)
     for module in modules.values():
         module.to(device)
@@ -284,12 +289,20 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int, device
             # ε-prediction form: weight min(SNR, γ) / SNR
             snr_t = snr[timesteps].to(device)
             loss_per_image = loss_per_image * snr_t.clamp(max=stage.snr_gamma) / snr_t
-        loss = loss_per_image.mean()
+        loss = denoising = loss_per_image.mean()
+        parts = {}
+        if tape:
+            batch_scenes = [scenes[i] for i in index.tolist()]
+            regions = [attention_supervision.word_regions(c, s) for c, s in zip(captions, batch_scenes)]
+            masks = attention_supervision.region_masks(batch_scenes).to(device)
+            attention = attention_supervision.attention_loss(tape.take(), masks, regions)
+            loss = denoising + stage.attention_weight * attention
+            parts = {"denoising": denoising, "attention": attention}
         apply_gradients(loss, params, optimizer)
         step += 1
         decay = min(0.999, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay); ema_update(ema_text, text_encoder, decay)
-        progress(step, loss)
+        progress(step, loss, **parts)
         if step % 100 == 0 or step == stage.steps:
             save_checkpoint(path, **{key: module.state_dict() for key, module in modules.items()},
                             optimizer=optimizer.state_dict(), step=step)
@@ -339,7 +352,18 @@ def unet_stages(args):
         UNetStage("unet", args.unet_steps, lr=1e-3),
         UNetStage("unet-offset", args.unet_offset_steps, lr=5e-4, warmup_steps=100, noise_offset=0.15,
                   snr_gamma=5.0, on_means=True, start_from="unet"),
+        # the same loss as unet-offset's plus the attention loss (model card, "Why an attention loss")
+        UNetStage("unet-attention", args.unet_attention_steps, lr=args.unet_attention_lr, warmup_steps=100,
+                  noise_offset=0.15, snr_gamma=5.0, on_means=True, attention_weight=args.attention_weight,
+                  start_from="unet-offset"),
     ]
+
+
+def stages_to_run(work: Path, stages: list[UNetStage]) -> list[UNetStage]:
+    """The stages from the last one with a checkpoint on: earlier ones are only its starting point
+    (which matters when --from-model seeded a later stage without the earlier ones' checkpoints)."""
+    started = [i for i, stage in enumerate(stages) if (work / f"{stage.name}.pt").exists()]
+    return stages[started[-1]:] if started else stages
 
 
 def main():
@@ -360,9 +384,16 @@ def main():
                         help="decoder-sharp: extra weight of pixels near colour edges (0: plain L1 + MSE, as before)")
     parser.add_argument("--unet-steps", type=int, default=3000)
     parser.add_argument("--unet-offset-steps", type=int, default=5000)
+    parser.add_argument("--unet-attention-steps", type=int, default=2000)
+    parser.add_argument("--unet-attention-lr", type=float, default=2e-4)
+    parser.add_argument("--attention-weight", type=float, default=0.1,
+                        help="unet-attention: weight of the attention loss beside the denoising loss")
     parser.add_argument("--unet-batch", type=int, default=32)
     parser.add_argument("--device", default="cpu",
                         help="where the decoder and UNet stages run, e.g. cuda (the VAE stage stays on the CPU)")
+    parser.add_argument("--from-model", type=Path, default=None,
+                        help="an exported model folder whose weights stand for the stages up to unet-offset "
+                             "(training/from_model.py), e.g. assets/shapes-sd")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=["decoder", "unet", "export"], default=None,
                         help="one stage (decoder and unet may run side by side, one thread each)")
@@ -371,6 +402,11 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.from_model:
+        from training.from_model import seed_work_from_model  # it imports this module's helpers
+
+        seed_work_from_model(args.from_model, args.work, unet_stage="unet-offset", finished_steps={
+            "vae": args.vae_steps, "decoder-sharp": args.sharp_decoder_steps, "unet-offset": args.unet_offset_steps})
     tokenizer_dir = args.work / "tokenizer"
     if not (tokenizer_dir / "vocab.json").exists():
         build_tokenizer.build(tokenizer_dir, build_tokenizer.find_open_clip_vocab())
@@ -387,7 +423,7 @@ def main():
                              start_from="decoder" if args.decoder_steps else "vae", device=args.device,
                              edge_weight=args.decoder_edge_weight)
         if args.only in (None, "unet"):
-            for stage in unet_stages(args):
+            for stage in stages_to_run(args.work, unet_stages(args)):
                 train_unet(args.work, tokenizer, data, stage, args.unet_batch, args.device)
     if args.only in (None, "export"):
         export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp",
