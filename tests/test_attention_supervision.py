@@ -1,6 +1,7 @@
 """The attention loss of the unet-attention stage: which words it supervises, its masks, and that it teaches."""
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -110,4 +111,23 @@ def test_later_stages_start_from_the_last_stage_with_a_checkpoint(tmp_path):
     stages = [train.UNetStage(name, 10, lr=1e-3) for name in ("unet", "unet-offset", "unet-attention")]
     assert train.stages_to_run(tmp_path, stages) == stages
     train.save_checkpoint(tmp_path / "unet-offset.pt", step=10)
+    assert [s.name for s in train.stages_to_run(tmp_path, stages)] == ["unet-offset", "unet-attention"]
+
+
+def test_a_work_folder_seeded_from_the_shipped_model_holds_its_weights_as_finished_stages(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from training.from_model import seed_work_from_model
+
+    steps = {"vae": 7, "decoder-sharp": 8, "unet-offset": 9}
+    seed_work_from_model(Path(DEFAULT_MODEL), tmp_path, steps, unet_stage="unet-offset")
+    tokenizer = CLIPTokenizer.from_pretrained(tmp_path / "tokenizer")
+    # each stage's own resume takes the checkpoint as finished (its optimizer state fits) and trains nothing
+    vae = train.train_vae(tmp_path, steps["vae"], batch=2, channels=model_configs.VAE_CHANNELS)
+    train.finetune_decoder(tmp_path, vae, None, steps["decoder-sharp"], batch=2, stage="decoder-sharp")
+    ema_unet, _ = train.train_unet(tmp_path, tokenizer, {"scenes": []}, train.UNetStage("unet-offset", 9, lr=1e-3),
+                                   batch=2)
+    shipped = UNet2DConditionModel.from_pretrained(f"{DEFAULT_MODEL}/unet")
+    assert all(torch.equal(a, b) for a, b in zip(ema_unet.state_dict().values(), shipped.state_dict().values()))
+    stages = [train.UNetStage(name, 9, lr=1e-3) for name in ("unet", "unet-offset", "unet-attention")]
     assert [s.name for s in train.stages_to_run(tmp_path, stages)] == ["unet-offset", "unet-attention"]

@@ -31,9 +31,11 @@ def seed_work_from_model(model: Path, work: Path, finished_steps: dict[str, int]
     vae = AutoencoderKL.from_pretrained(model / "vae")
     unet = UNet2DConditionModel.from_pretrained(model / "unet")
     text_encoder = CLIPTextModel.from_pretrained(model / "text_encoder")
-    for stage in ("vae", "decoder-sharp"):
-        save_checkpoint(work / f"{stage}.pt", vae=vae.state_dict(), optimizer=fresh_optimizer_state([vae]),
-                        step=finished_steps[stage])
+    # each optimizer state over the parameters its stage trains (train.train_vae, train.finetune_decoder)
+    save_checkpoint(work / "vae.pt", vae=vae.state_dict(), optimizer=fresh_optimizer_state([vae]),
+                    step=finished_steps["vae"])
+    save_checkpoint(work / "decoder-sharp.pt", vae=vae.state_dict(), step=finished_steps["decoder-sharp"],
+                    optimizer=fresh_optimizer_state([vae.decoder, vae.post_quant_conv]))
     save_checkpoint(work / f"{unet_stage}.pt", unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
                     ema_unet=unet.state_dict(), ema_text=text_encoder.state_dict(),
                     optimizer=fresh_optimizer_state([unet, text_encoder]), step=finished_steps[unet_stage])
