@@ -48,6 +48,11 @@ def build_demo(model_id: str) -> gr.Blocks:
             schedulers = SchedulersTab(slot).build(model, settings)
             sweep = StrengthSweepTab(slot).build(model, settings)
             walk = SeedInterpolationTab(slot).build(model, settings)
+        # Gradio's tab row (6.31) files each tab under its position among all of gr.Tabs' children, gr.State
+        # included: one State between two tabs puts every later tab in its neighbour's slot (one label twice,
+        # the next gone). So every component, State too, is made inside its own tab.
+        strays = [type(child).__name__ for child in tabs.children if not isinstance(child, gr.Tab)]
+        assert not strays, f"gr.Tabs holds {strays} besides its tabs; make them inside a gr.Tab"
 
         guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, loop.guidance,
                             attention.guidance, schedulers.guidance, sweep.guidance, walk.guidance]

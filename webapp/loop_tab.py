@@ -50,7 +50,7 @@ class InsideTheLoopTab:
             gr.Markdown("## Step scrubber")
             scrubber = gr.Slider(1, MAX_STEPS, value=1, step=1, label="Step (of the last run)", elem_id="loop-scrubber")
             view = StepView.build()
-        run_id = gr.State(None)
+            run_id = gr.State(None)
         event = run.click(
             on_gpu(self.inside_the_loop),
             inputs=[prompt, negative, self.guidance, *settings.shared, every, open_step],
