@@ -309,6 +309,12 @@ def train_unet(work: Path, tokenizer, data, stage: UNetStage, batch: int, device
     return ema_unet, ema_text
 
 
+def load_tokenizer(folder: Path) -> CLIPTokenizer:
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    tokenizer.model_max_length = build_tokenizer.MODEL_MAX_LENGTH
+    return tokenizer
+
+
 def save_model_folder(pipe, out: Path):
     """diffusers' conventions: fp32 weights in the main files, so a plain `from_pretrained` works on a CPU,
     and fp16 copies as the `fp16` variant (`variant="fp16", torch_dtype=torch.float16` on a GPU)."""
@@ -410,8 +416,7 @@ def main():
     tokenizer_dir = args.work / "tokenizer"
     if not (tokenizer_dir / "vocab.json").exists():
         build_tokenizer.build(tokenizer_dir, build_tokenizer.find_open_clip_vocab())
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
-    tokenizer.model_max_length = build_tokenizer.MODEL_MAX_LENGTH
+    tokenizer = load_tokenizer(tokenizer_dir)
     if args.only in (None, "decoder", "unet"):
         vae = train_vae(args.work, args.vae_steps, args.vae_batch, args.vae_channels)
         data = encode_dataset(args.work, vae, args.images)
@@ -426,7 +431,9 @@ def main():
             for stage in stages_to_run(args.work, unet_stages(args)):
                 train_unet(args.work, tokenizer, data, stage, args.unet_batch, args.device)
     if args.only in (None, "export"):
-        export(args.work, args.out, tokenizer, args.vae_channels, decoder_stage="decoder-sharp",
+        # a fresh copy: padding to max_length in training sets the fast tokenizer's padding, and
+        # save_pretrained would write it into tokenizer.json
+        export(args.work, args.out, load_tokenizer(tokenizer_dir), args.vae_channels, decoder_stage="decoder-sharp",
                unet_stage=unet_stages(args)[-1].name)
 
 
