@@ -16,7 +16,10 @@ from webapp.common import (ENGINES, guidance_slider, make_params, on_gpu, pinned
 EXPLANATION = ("Every cross-attention layer of the UNet lets each image position look at the prompt's tokens. "
                "Summed over a word's tokens, averaged over heads, layers and steps (as DAAM does), that gives "
                "each word a heat map over the image. The overlay paints each pixel in the colour of the word it "
-               "attended to most. Negative-prompt words are read from the unconditional branch.")
+               "attended to most. Negative-prompt words are read from the unconditional branch. The shipped "
+               "shapes model was taught where its colour, shape and background words act, by a loss on these "
+               "very maps (its model card says why and how); a real SD model's maps are what its own "
+               "training left.")
 MAPS_KEPT_S = 3600
 NEGATIVE_COLOUR = "#a0a0a0"  # negative words are not in the overlay, so they get no overlay colour
 
