@@ -101,7 +101,7 @@ def step_attention(history: RunHistory, number, word=None) -> StepAttention:
         return StepAttention([], None, None, None, history.attention_note or NOT_RECORDED)
     chosen = maps.word_index(word)
     label = maps.words[chosen].label
-    note = (f"Cross-attention at step {index + 1} of {history.total} alone (averaged over heads and layers), "
+    note = (f"Cross-attention at step {index + 1}/{history.total} alone (averaged over heads and layers), "
             f"drawn on the final image; “{label}”'s map beside it.")
     return StepAttention([w.label for w in maps.words], label, maps.overlay_image(step=index),
                          maps.heat_map_image(chosen, step=index), note)

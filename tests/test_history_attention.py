@@ -37,7 +37,7 @@ def test_scrubbed_steps_attention_is_attention_maps_own_map_of_that_step(tiny_mo
         index = number - 1
         assert same_picture(shown.overlay, reference.overlay_image(step=index))
         assert same_picture(shown.heat_map, reference.heat_map_image(reference.word_index("circle"), step=index))
-        assert shown.word == "circle" and f"step {number} of {history.total}" in shown.note
+        assert shown.word == "circle" and f"step {number}/{history.total}" in shown.note
 
 
 def test_a_run_with_capture_keeps_every_step_and_its_last_x_t_decodes_to_the_image(tiny_model):
