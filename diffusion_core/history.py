@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # attention_maps imports the generation stack; a history only
 
 MAX_HISTORY_BYTES = 32 * 2 ** 20  # latents of one run; a 512x512 run fits 170 steps, a 1024x1024 one 42
 MAX_DECODED_BYTES = 48 * 2 ** 20  # decoded images cached per run
-MAX_STORED_RUNS = 8  # runs a server keeps (about 8 x 80 MiB at worst)
+MAX_STORED_RUNS = 8  # runs a server keeps (about 8 x 112 MiB at worst: latents, decodes, attention maps)
 
 
 @dataclass
