@@ -14,7 +14,8 @@ from diffusion_core.params import GenerationParams
 from diffusion_core.schedulers import SCHEDULER_NAMES
 
 LOOP_HELP = ("one image with every step kept: writes result.png, filmstrip.png (x_t and predicted x0 every k "
-             "steps), filmstrip.gif, every-step.mp4 and schedule.png into the --out folder")
+             "steps), filmstrip.gif, every-step.mp4, schedule.png and attention/step-NN.png (each step's "
+             "cross-attention overlay; manual engine) into the --out folder")
 ATTENTION = ("One image and its cross-attention maps: DIR/image.png, DIR/overlay.png (each pixel in the colour "
              "of the prompt word it attended to most) and DIR/NN-WORD.png per word (negative prompt's too).")
 NUMBERING = "With --num-images N > 1 the files are FILE-0.png ... FILE-(N-1).png (image i has seed S+i)."
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_generation_arguments(sub, out_help="output folder")
     sub.add_argument("--engine", choices=["manual", "pipeline"], default="manual")
     sub.add_argument("--every", type=int, default=0, help="filmstrip: every k steps (default steps // 8)")
+    sub.add_argument("--attention", action=argparse.BooleanOptionalAction, default=True,
+                     help="record the cross-attention too and write each step's overlay (default: on)")
     sub = commands.add_parser("attention", help=ATTENTION, description=ATTENTION)
     add_generation_arguments(sub, out_help="output folder")
     sub.add_argument("--step", type=int, default=0, help="maps of this step only, 1-based (default 0: all steps)")
@@ -115,7 +118,7 @@ def run(args) -> list[Path]:
     init_image = image_ops.load_image(args.image) if getattr(args, "image", None) else None
     model = load_model(args.model, device=args.device)
     if args.command == "loop":
-        return run_loop(model, params_from(args, model), args.out, args.every)
+        return run_loop(model, params_from(args, model), args.out, args.every, args.attention)
     if args.command == "attention":
         return run_attention(model, params_from(args, model), args.step, args.out)
     if args.command not in ("txt2img", "img2img"):
@@ -132,12 +135,13 @@ def run(args) -> list[Path]:
     return paths
 
 
-def run_loop(model, params, folder: Path, every: int) -> list[Path]:
+def run_loop(model, params, folder: Path, every: int, attention: bool = True) -> list[Path]:
     from diffusion_core import history_plot, history_views
     from diffusion_core.history import Recorder
+    from diffusion_core.history_attention import record_run
 
     recorder = Recorder(model, params)
-    result = generate(model, params, on_step=recorder)
+    result = record_run(model, recorder, attention)
     history = recorder.history
     folder.mkdir(parents=True, exist_ok=True)
     image_ops.save_png(result.images[0], folder / "result.png")
@@ -147,7 +151,24 @@ def run_loop(model, params, folder: Path, every: int) -> list[Path]:
              history_views.video_mp4(model, history, folder / "every-step.mp4")]
     history_plot.schedule_chart(history, history.total).save(folder / "schedule.png")
     paths.append(folder / "schedule.png")
-    print(f"{result.engine} engine, {history.total} steps kept: " + ", ".join(map(str, paths)))
+    written = ", ".join(map(str, paths))
+    if history.attention is not None:
+        overlays = save_step_overlays(history, folder / "attention")
+        paths += overlays
+        written += f", {overlays[0].parent}/ (each step's attention overlay)"
+    elif attention:
+        print(f"note: {history.attention_note}", file=sys.stderr)
+    print(f"{result.engine} engine, {history.total} steps kept: {written}")
+    return paths
+
+
+def save_step_overlays(history, folder: Path) -> list[Path]:
+    """Each step's attention overlay as folder/step-NN.png (numbered from 1, as the app's scrubber)."""
+    folder.mkdir(exist_ok=True)
+    digits = len(str(history.total))
+    paths = [folder / f"step-{index + 1:0{digits}d}.png" for index in range(history.total)]
+    for index, path in enumerate(paths):
+        image_ops.save_png(history.attention.overlay_image(step=index), path)
     return paths
 
 

@@ -4,7 +4,8 @@
 for the first image of the batch only, on the CPU in float32: the latents after the step
 (x_t), the two noise predictions, and the x_t the first kept step started from (every
 later step starts from the previous one's latents). A byte cap is checked before the run
-starts. `HistoryStore` holds the last few runs of a server, keyed by id.
+starts. `HistoryStore` holds the last few runs of a server, keyed by id. A run's cross-attention
+maps, where it kept them, ride along (history_attention.py records them).
 """
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -20,9 +22,12 @@ from diffusion_core.errors import InvalidRequest
 from diffusion_core.params import GenerationParams
 from diffusion_core.schedule import Schedule, schedule_for
 
+if TYPE_CHECKING:  # attention_maps imports the generation stack; a history only holds its result
+    from diffusion_core.attention_maps import AttentionMaps
+
 MAX_HISTORY_BYTES = 32 * 2 ** 20  # latents of one run; a 512x512 run fits 170 steps, a 1024x1024 one 42
 MAX_DECODED_BYTES = 48 * 2 ** 20  # decoded images cached per run
-MAX_STORED_RUNS = 8  # runs a server keeps (about 8 x 80 MiB at worst)
+MAX_STORED_RUNS = 8  # runs a server keeps (about 8 x 112 MiB at worst: latents, decodes, attention maps)
 
 
 @dataclass
@@ -69,6 +74,8 @@ class RunHistory:
     every: int  # 1: every step kept; k: only every k-th step and the last
     steps: dict = field(default_factory=dict)  # index -> RecordedStep
     engine: str = ""  # what the run reported ("manual" or "pipeline"), set after it
+    attention: "AttentionMaps | None" = None  # the run's per-step word maps, where it kept them
+    attention_note: str = ""  # why there are none
     decoded: BoundedCache = field(default_factory=lambda: BoundedCache(MAX_DECODED_BYTES))
 
     @property

@@ -8,8 +8,10 @@ from PIL import Image
 from tests.app_server import running_app
 
 STEPS = 25
-OUTPUTS = ["run_id", "scrubber", "status", "final", "strip", "gif", "video", "gallery",
-           "title", "xt", "x0", "cheap", "uncond", "text", "guided", "heat", "explanation", "chart", "channels", "table"]
+STEP_VIEW = ["title", "xt", "x0", "cheap", "uncond", "text", "guided", "heat", "explanation", "chart", "channels",
+             "table", "attention_overlay", "attention_word", "attention_heat", "attention_note"]
+OUTPUTS = ["run_id", "scrubber", "status", "final", "strip", "gif", "video", "gallery", *STEP_VIEW]
+WORDS = ["a", "red", "circle", "on", "a (2)", "blue", "background"]
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +111,8 @@ def test_pipeline_engine_keeps_x_t_and_says_it_has_no_branches(app_url):
     assert shown(out["uncond"]) is None and shown(out["guided"]) is None and shown(out["x0"]) is None
     assert len(out["gallery"]) == 8 and frames_of(out["video"]) == 8
     assert Image.open(out["strip"]).height == 128 + 30  # the x_t row only
+    assert "pipeline engine records no attention maps" in out["status"]
+    assert shown(out["attention_overlay"]) is None and "choose the manual CFG loop" in out["attention_note"]
 
 
 def test_a_run_too_big_to_keep_is_refused_before_it_starts_and_the_server_keeps_serving(app_url):
@@ -137,3 +141,46 @@ def test_scrubbing_a_run_of_another_model_gets_a_clear_message(run, tiny_model_d
     finally:
         client.predict("assets/shapes-sd", api_name="/load_model")
     assert "Step 3 of 25" in client.predict(step=3, api_name="/inside_the_loop_step")[0]
+
+
+def test_run_returns_the_opened_steps_attention_overlay_and_first_words_map(run):
+    _, out = run
+    assert f"Attention maps of {len(WORDS)} words kept at every step" in out["status"]
+    assert Image.open(shown(out["attention_overlay"])).height > 256  # the 128² image drawn at 256², legend under it
+    assert Image.open(shown(out["attention_heat"])).size == (256, 256)
+    word = out["attention_word"]
+    assert shown(word) == "a" and word["choices"] == [[w, w] for w in WORDS]
+    assert "step 10/25" in out["attention_note"]
+
+
+def test_scrubbed_steps_attention_is_the_attention_tabs_map_of_that_step(run):
+    client, _ = run
+    view = dict(zip(STEP_VIEW, client.predict(step=3, word="circle", api_name="/inside_the_loop_step")))
+    assert shown(view["attention_word"]) == "circle" and "step 3/25" in view["attention_note"]
+    overlay, heat, *_ = client.predict(prompt="a red circle on a blue background", guidance=7.5, steps=STEPS,
+                                       word="circle", step=3, api_name="/attention_maps")
+    for ours, theirs in ((view["attention_overlay"], overlay), (view["attention_heat"], heat)):
+        assert Image.open(shown(ours)).tobytes() == Image.open(theirs).tobytes()
+    later = dict(zip(STEP_VIEW, client.predict(step=20, word="circle", api_name="/inside_the_loop_step")))
+    assert Image.open(shown(later["attention_heat"])).tobytes() != Image.open(heat).tobytes()
+
+
+@pytest.mark.parametrize("word, message", [("green", "'green' is not a word of the prompt. Its words are: a, red"),
+                                           ("12", "Word number 12 is out of range: there are 7 words")])
+def test_a_word_not_in_the_prompt_gets_a_clear_message(run, word, message):
+    client, _ = run
+    with pytest.raises(AppError, match=message):
+        client.predict(step=3, word=word, api_name="/inside_the_loop_step")
+    assert "Step 4 of 25" in client.predict(step=4, word="red", api_name="/inside_the_loop_step")[0]
+
+
+def test_a_run_without_attention_says_so_and_a_word_asked_of_it_gets_the_same_message(app_url):
+    client = Client(app_url, verbose=False)
+    out = dict(zip(OUTPUTS[1:], client.predict(prompt="a red circle", steps=6, record_attention=False,
+                                               api_name="/inside_the_loop")))
+    message = "This run kept no attention maps; tick “Record attention maps” and run again."
+    assert message in out["status"] and out["attention_note"] == message
+    assert shown(out["attention_overlay"]) is None and shown(out["attention_heat"]) is None
+    assert "Step 2 of 6" in client.predict(step=2, api_name="/inside_the_loop_step")[0]  # the rest scrubs as ever
+    with pytest.raises(AppError, match="kept no attention maps; tick"):
+        client.predict(step=2, word="red", api_name="/inside_the_loop_step")

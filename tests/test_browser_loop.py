@@ -1,5 +1,5 @@
-"""A real Chromium runs the Inside-the-loop tab, moves the step scrubber, and saves
-assets/screenshots/inside-the-loop.png (and -scrubbed.png after the scrub)."""
+"""A real Chromium runs the Inside-the-loop tab, moves the step scrubber, picks a word of the step's attention,
+and saves assets/screenshots/inside-the-loop.png (-scrubbed.png after the scrub, -attention.png after the word)."""
 import pytest
 
 from tests.test_browser import CHROMIUM, SCREENSHOTS, app_in_browser, open_tab
@@ -29,4 +29,17 @@ def test_inside_the_loop_runs_and_scrubs_in_a_real_browser_without_console_error
         page.wait_for_timeout(500)
         page.locator("#loop-scrubber").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "inside-the-loop-scrubbed.png"))
+
+        # the scrubbed step's attention: its overlay, and a word's map that changes when another word is picked
+        page.locator("#loop-attention-text").get_by_text("step 7/25").wait_for(timeout=30_000)
+        page.locator("#loop-attention-overlay").scroll_into_view_if_needed()
+        page.locator("#loop-attention-overlay img").wait_for(state="visible", timeout=30_000)
+        heat = page.locator("#loop-attention-heat img").get_attribute("src")
+        page.locator("#loop-attention-word input").click()
+        page.get_by_role("option", name="circle", exact=True).click()
+        page.wait_for_function(f"() => document.querySelector('#loop-attention-heat img').src !== {heat!r}",
+                               timeout=30_000)
+        page.locator("#loop-attention-text").get_by_text("“circle”'s map").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOTS / "inside-the-loop-attention.png"))
         assert page.get_by_text("Error", exact=True).count() == 0  # gradio's error toast
