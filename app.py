@@ -52,7 +52,8 @@ def build_demo(model_id: str) -> gr.Blocks:
         # included: one State between two tabs puts every later tab in its neighbour's slot (one label twice,
         # the next gone). So every component, State too, is made inside its own tab.
         strays = [type(child).__name__ for child in tabs.children if not isinstance(child, gr.Tab)]
-        assert not strays, f"gr.Tabs holds {strays} besides its tabs; make them inside a gr.Tab"
+        if strays:  # a startup error, not an assert: `python -O` would skip an assert
+            raise RuntimeError(f"gr.Tabs holds {strays} besides its tabs; make them inside a gr.Tab")
 
         guidance_sliders = [txt2img.guidance, negative.guidance, variation.guidance, loop.guidance,
                             attention.guidance, schedulers.guidance, sweep.guidance, walk.guidance]
