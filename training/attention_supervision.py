@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from diffusion_core.attention import RecordingProcessor, recordable
-from training.shapes_data import IMAGE_SIZE, ShapeScene, shape_polygon
+from training.shapes_data import IMAGE_SIZE, ShapeScene, draw_shape
 
 SHAPE, BACKGROUND = 0, 1  # regions: index into region_masks()'s second axis
 
@@ -55,15 +55,7 @@ def shape_mask(scene: ShapeScene, supersample: int = 4) -> torch.Tensor:
     shapes_data.render draws it, at its supersampling)."""
     big = IMAGE_SIZE * supersample
     image = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(image)
-    centre = (scene.centre[0] * supersample, scene.centre[1] * supersample)
-    size_px = scene.size * IMAGE_SIZE * supersample
-    polygon = shape_polygon(scene.shape, centre, size_px)
-    if polygon is None:
-        r = size_px / 2
-        draw.ellipse([centre[0] - r, centre[1] - r, centre[0] + r, centre[1] + r], fill=255)
-    else:
-        draw.polygon(polygon, fill=255)
+    draw_shape(ImageDraw.Draw(image), scene, supersample, fill=255)
     mask = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).float().view(1, 1, big, big) / 255
     return F.avg_pool2d(mask, supersample)[0, 0]
 

@@ -103,7 +103,12 @@ def render(scene: ShapeScene, rng: random.Random | None = None, supersample: int
     back = jitter(PALETTE[scene.background], rng)
     big = IMAGE_SIZE * supersample
     image = Image.new("RGB", (big, big), back)
-    draw = ImageDraw.Draw(image)
+    draw_shape(ImageDraw.Draw(image), scene, supersample, fill)
+    return image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, scene: ShapeScene, supersample: int, fill) -> None:
+    """The scene's shape, filled, on a canvas supersample times the image's size."""
     centre = (scene.centre[0] * supersample, scene.centre[1] * supersample)
     size_px = scene.size * IMAGE_SIZE * supersample
     polygon = shape_polygon(scene.shape, centre, size_px)
@@ -112,7 +117,6 @@ def render(scene: ShapeScene, rng: random.Random | None = None, supersample: int
         draw.ellipse([centre[0] - r, centre[1] - r, centre[0] + r, centre[1] + r], fill=fill)
     else:
         draw.polygon(polygon, fill=fill)
-    return image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
 
 
 def sample(index: int, seed: int = 0):
