@@ -4,7 +4,9 @@
 
 Stages, each resumable from checkpoints in --work (rerun the same command after
 an interruption): tokenizer -> VAE -> latents of the data set -> UNet + text
-encoder -> export (diffusers' layout: fp32 weights, fp16 copies as the `fp16` variant). `--only export` writes
+encoder (unet, unet-offset, unet-attention) -> export (diffusers' layout: fp32 weights, fp16 copies as
+the `fp16` variant). `--from-model DIR` starts from an exported model's weights instead of the stages up
+to unet-offset (training/from_model.py). `--only export` writes
 the current checkpoint out, e.g. to try a model while training goes on.
 """
 import argparse
