@@ -4,6 +4,7 @@ import pytest
 
 from diffusion_core import GenerationParams, generate, load_model
 from diffusion_core.attention_maps import attention_maps
+from training.evaluate import CONCENTRATION, meets_bar, share_on_shape
 from training.shape_classifier import classify, shape_mask
 
 # (prompt, shape colour, shape, background colour): the issue's kind of prompt, one per shape.
@@ -11,7 +12,6 @@ PROMPTS = [("a red circle on a blue background", "red", "circle", "blue"),
            ("a yellow square on a black background", "yellow", "square", "black"),
            ("a green triangle on a white background", "green", "triangle", "white"),
            ("a purple star on a orange background", "purple", "star", "orange")]
-CONCENTRATION = 2.0  # the issue's bar: a word's attention mass on its region >= 2x that region's area share
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +28,6 @@ def runs(shipped):
         assert classify(maps.image).shape == words[1]  # the image shows the shape (else the test means nothing)
         found.append((prompt, words, maps, shape_mask(maps.image)))
     return found
-
-
-def share_on_shape(maps, word: str, mask) -> float:
-    """The word's attention mass inside the shape, over the shape's area share (1 = no preference)."""
-    heat = maps.heat_map(maps.word_index(word))
-    return float(heat[mask].sum() / heat.sum() / mask.mean())
 
 
 def test_capture_changes_no_pixel_of_the_shipped_models_image(shipped, runs):
@@ -57,6 +51,5 @@ def test_the_words_sit_where_they_belong_at_every_step(runs):
     for prompt, (colour, shape, background), maps, mask in runs:
         for step in range(maps.steps):
             for word, on_shape in ((colour, True), (shape, True), (background, False), ("background", False)):
-                heat = maps.heat_map(maps.word_index(word), step=step)
-                ratio = float(heat[mask].sum() / heat.sum() / mask.mean())
-                assert ratio >= CONCENTRATION if on_shape else ratio <= 1 / CONCENTRATION, (prompt, step, word, ratio)
+                ratio = share_on_shape(maps, word, mask, step)
+                assert meets_bar(ratio, on_shape), (prompt, step, word, ratio)
