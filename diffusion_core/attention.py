@@ -128,6 +128,14 @@ def recordable(name: str, processor) -> bool:
     return name.endswith("attn2.processor") and type(processor) in STANDARD_PROCESSORS
 
 
+NO_RECORDABLE_LAYERS = ("This UNet has no cross-attention layers with diffusers' standard attention processors, "
+                        "so there is no attention to map.")
+
+
+def can_capture(unet) -> bool:
+    return any(recordable(name, p) for name, p in unet.attn_processors.items())
+
+
 @contextmanager
 def capturing_attention(unet, tokens: int = 77):
     """Record the cross-attention of every UNet call this thread makes through noise_predictor(unet)."""
@@ -138,8 +146,7 @@ def capturing_attention(unet, tokens: int = 77):
         originals = unet.attn_processors
         swapped = {name: RecordingProcessor(p, capture) if recordable(name, p) else p for name, p in originals.items()}
         if not any(isinstance(p, RecordingProcessor) for p in swapped.values()):
-            raise InvalidRequest("This UNet has no cross-attention layers with diffusers' standard attention "
-                                 "processors, so there is no attention to map.")
+            raise InvalidRequest(NO_RECORDABLE_LAYERS)
         unet.set_attn_processor(swapped)
         try:
             with unet_trace.predicting_with(unet, capture):

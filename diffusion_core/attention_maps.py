@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from diffusion_core.attention import capturing_attention
+from diffusion_core.attention import NO_RECORDABLE_LAYERS, can_capture, capturing_attention
 from diffusion_core.errors import InvalidRequest
 from diffusion_core.generate import GenerationResult, generate
 from diffusion_core.params import GenerationParams
@@ -156,11 +156,21 @@ def words_of(model, params: GenerationParams) -> list[Word]:
     return words
 
 
+def why_no_maps(model) -> str | None:
+    """Why this model's runs cannot be mapped; None when they can."""
+    if not model.can_run_manual_loop:
+        return f"Attention maps need the manual loop, which cannot drive {model.pipeline_class_name}."
+    if not can_capture(model.unet):
+        return NO_RECORDABLE_LAYERS
+    return None
+
+
 def attention_maps(model, params: GenerationParams, on_step=None) -> AttentionMaps:
     """Generate one image with the manual loop, recording the cross-attention of every step."""
     params = replace(params, num_images=1, engine="manual").validated()
-    if not model.can_run_manual_loop:
-        raise InvalidRequest(f"Attention maps need the manual loop, which cannot drive {model.pipeline_class_name}.")
+    reason = why_no_maps(model)
+    if reason:
+        raise InvalidRequest(reason)
     words = words_of(model, params)
     tokens = 1 + max(p for w in words for p in w.positions)
     with capturing_attention(model.unet, tokens) as capture:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from diffusion_core.attention import recordable
-from diffusion_core.attention_maps import attention_maps, words_of
+from diffusion_core.attention_maps import attention_maps, why_no_maps, words_of
 from diffusion_core.errors import InvalidRequest
 from diffusion_core.generate import GenerationResult, generate
 from diffusion_core.history import Recorder, RunHistory
@@ -28,11 +27,9 @@ def why_no_attention(model, params) -> str | None:
     if params.engine == "pipeline":
         return ("The diffusers pipeline engine records no attention maps (only the manual CFG loop can "
                 "capture them); choose the manual CFG loop and run again to see them.")
-    if not model.can_run_manual_loop:
-        return f"Attention maps need the manual loop, which cannot drive {model.pipeline_class_name}."
-    if not any(recordable(name, p) for name, p in model.unet.attn_processors.items()):
-        return ("This UNet has no cross-attention layers with diffusers' standard attention processors, so there "
-                "is no attention to map.")
+    reason = why_no_maps(model)
+    if reason:
+        return reason
     try:
         words_of(model, params)
     except InvalidRequest as error:  # an empty prompt: a fine run, nothing to map
